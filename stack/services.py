@@ -1,0 +1,121 @@
+"""The whole stack: up, down, status, logs, reset, natively or with Docker Compose."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import requests
+
+from . import caddy, config, postgres, postgrest, proc, runtime
+from .errors import StackError
+from .proc import say
+
+NATIVE_SERVICES = ("postgres", "postgrest", "caddy")
+
+
+def checked_settings() -> dict[str, str]:
+    """.env present, every setting compose needs set, JWT_SECRET real base64."""
+    variables = config.settings()
+    config.compose_services(variables)
+    config.check_jwt_secret(variables.get("JWT_SECRET", ""))
+    return variables
+
+
+def gateway_url(variables: dict[str, str] | None = None) -> str:
+    return f"http://localhost:{config.ports(variables).gateway}"
+
+
+def postgrest_url(variables: dict[str, str] | None = None) -> str:
+    return f"http://127.0.0.1:{config.ports(variables).postgrest}"
+
+
+def wait_healthy(variables: dict[str, str], timeout: float = 20) -> float:
+    """Until the OpenAPI root answers through the gateway (so all three are serving)."""
+    started = time.monotonic()
+    deadline = started + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            response = requests.get(f"{gateway_url(variables)}/rest/", timeout=2)
+            if response.status_code < 500:
+                return time.monotonic() - started
+            last = f"HTTP {response.status_code}"
+        except requests.RequestException as error:
+            last = type(error).__name__
+        time.sleep(0.05)
+    raise StackError(f"the stack did not become healthy within {timeout:.0f} s (last answer: {last}).", "read `make logs`")
+
+
+def up() -> None:
+    started = time.monotonic()
+    variables = checked_settings()
+    if runtime.uses_compose():
+        say("starting the stack with Docker Compose")
+        subprocess.run(runtime.compose_command("up", "-d", "--build", "--wait"), check=True)
+    else:
+        postgres.start(variables)
+        postgrest.start(variables)
+        caddy.start(variables)
+    wait_healthy(variables)
+    say(f"healthy in {time.monotonic() - started:.1f} s: {gateway_url(variables)} (PostgREST: {postgrest.describe(variables)})")
+
+
+def down() -> None:
+    if runtime.uses_compose():
+        subprocess.run(runtime.compose_command("down"), check=True)
+        return
+    stopped = [caddy.stop(), postgrest.stop(), postgres.stop()]
+    if not any(stopped):
+        say("nothing was running")
+    leftovers = [name for name in NATIVE_SERVICES if proc.running_pid(name)]
+    if leftovers:
+        raise StackError(f"still running after stop: {', '.join(leftovers)}", "kill them by hand (pids in .state/run)")
+
+
+def reset() -> None:
+    """Stop and wipe the database and logs (the .env and the Caddy build cache stay)."""
+    if runtime.uses_compose():
+        subprocess.run(runtime.compose_command("down", "--volumes"), check=True)
+        return
+    if config.ENV_FILE.exists():
+        down()
+    else:
+        for name in reversed(NATIVE_SERVICES[1:]):
+            proc.stop(name)
+    if config.STATE_DIR.exists():
+        say(f"removing {config.STATE_DIR}")
+        shutil.rmtree(config.STATE_DIR)
+
+
+def status() -> dict[str, str]:
+    """One line per service: running or not, where, and which PostgREST."""
+    variables = config.settings()
+    p = config.ports(variables)
+    if runtime.uses_compose():
+        subprocess.run(runtime.compose_command("ps"), check=False)
+        return {}
+    report = {
+        "postgres": f"PostgreSQL {config.pins()['POSTGRES_VERSION']} on 127.0.0.1:{p.postgres}",
+        "postgrest": f"{postgrest.describe(variables)} on 127.0.0.1:{p.postgrest}",
+        "caddy": f"Caddy {config.pins()['CADDY_VERSION']} + caddy-jwt {config.pins()['CADDY_JWT_VERSION']} "
+                 f"({caddy.source_of(caddy.binary_path())}) on {gateway_url(variables)}",
+    }
+    running = {"postgres": postgres.is_running(), "postgrest": bool(proc.running_pid("postgrest")),
+               "caddy": bool(proc.running_pid("caddy"))}
+    lines = {name: f"{'up  ' if running[name] else 'down'}  {text}" for name, text in report.items()}
+    for line in lines.values():
+        print(line)
+    return lines
+
+
+def logs(lines: int = 40) -> None:
+    if runtime.uses_compose():
+        subprocess.run(runtime.compose_command("logs", "--tail", str(lines)), check=False)
+        return
+    for name in NATIVE_SERVICES:
+        path = proc.log_path(name)
+        print(f"----- {path}")
+        if path.exists():
+            print("\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
