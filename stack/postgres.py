@@ -27,15 +27,21 @@ def superuser_env(variables: dict[str, str] | None = None) -> dict[str, str]:
     """libpq settings for the superuser (what psql, migrations and tests use)."""
     variables = config.settings() if variables is None else variables
     environment = config.native_environment("postgres", variables)
-    return {"PGHOST": "127.0.0.1", "PGPORT": str(config.ports(variables).postgres),
-            "PGUSER": environment["POSTGRES_USER"], "PGPASSWORD": environment["POSTGRES_PASSWORD"],
-            "PGDATABASE": environment.get("POSTGRES_DB", DATABASE)}
+    return {
+        "PGHOST": "127.0.0.1",
+        "PGPORT": str(config.ports(variables).postgres),
+        "PGUSER": environment["POSTGRES_USER"],
+        "PGPASSWORD": environment["POSTGRES_PASSWORD"],
+        "PGDATABASE": environment.get("POSTGRES_DB", DATABASE),
+    }
 
 
 def conninfo(variables: dict[str, str] | None = None) -> str:
     env = superuser_env(variables)
-    return (f"host={env['PGHOST']} port={env['PGPORT']} user={env['PGUSER']} "
-            f"password={env['PGPASSWORD']} dbname={env['PGDATABASE']}")
+    return (
+        f"host={env['PGHOST']} port={env['PGPORT']} user={env['PGUSER']} "
+        f"password={env['PGPASSWORD']} dbname={env['PGDATABASE']}"
+    )
 
 
 def _as_service_user() -> dict:
@@ -62,7 +68,9 @@ def initialised() -> bool:
 def init(variables: dict[str, str]) -> None:
     """initdb once, with the superuser and password from .env, then create the app database."""
     environment = config.native_environment("postgres", variables)
-    say(f"initialising PostgreSQL 17 in {DATA_DIR.relative_to(config.ROOT) if DATA_DIR.is_relative_to(config.ROOT) else DATA_DIR}")
+    say(
+        f"initialising PostgreSQL 17 in {DATA_DIR.relative_to(config.ROOT) if DATA_DIR.is_relative_to(config.ROOT) else DATA_DIR}"
+    )
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     _prepare_folders()
     user = proc.unprivileged_user()
@@ -72,9 +80,22 @@ def init(variables: dict[str, str]) -> None:
         if user is not None:
             os.chown(pwfile.name, user.pw_uid, user.pw_gid)
         result = subprocess.run(
-            [tool("initdb"), "-D", str(DATA_DIR), "-U", environment["POSTGRES_USER"], f"--pwfile={pwfile.name}",
-             "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C", "--no-instructions"],
-            capture_output=True, text=True, **_as_service_user())
+            [
+                tool("initdb"),
+                "-D",
+                str(DATA_DIR),
+                "-U",
+                environment["POSTGRES_USER"],
+                f"--pwfile={pwfile.name}",
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-instructions",
+            ],
+            capture_output=True,
+            text=True,
+            **_as_service_user(),
+        )
     finally:
         os.unlink(pwfile.name)
     if result.returncode != 0:
@@ -99,18 +120,49 @@ def start(variables: dict[str, str]) -> None:
 def _pg_ctl_start(port: int) -> None:
     say(f"starting PostgreSQL 17 on 127.0.0.1:{port}")
     options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories=''"
-    result = subprocess.run([tool("pg_ctl"), "-D", str(DATA_DIR), "-l", str(proc.log_path("postgres")),
-                             "-o", options, "-w", "-t", "30", "start"],
-                            capture_output=True, text=True, stdin=subprocess.DEVNULL, **_as_service_user())
+    result = subprocess.run(
+        [
+            tool("pg_ctl"),
+            "-D",
+            str(DATA_DIR),
+            "-l",
+            str(proc.log_path("postgres")),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "30",
+            "start",
+        ],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        **_as_service_user(),
+    )
     if result.returncode != 0:
-        raise StackError(f"PostgreSQL did not start: {result.stdout.strip()} {result.stderr.strip()}",
-                         f"read {proc.log_path('postgres')} (`make logs`)")
+        raise StackError(
+            f"PostgreSQL did not start: {result.stdout.strip()} {result.stderr.strip()}",
+            f"read {proc.log_path('postgres')} (`make logs`)",
+        )
 
 
 def _create_database(variables: dict[str, str]) -> None:
     env = superuser_env(variables)
-    subprocess.run([tool("psql"), "-X", "-q", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c",
-                    f"create database {env['PGDATABASE']}"], env={**os.environ, **env}, check=True)
+    subprocess.run(
+        [
+            tool("psql"),
+            "-X",
+            "-q",
+            "-d",
+            "postgres",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            f"create database {env['PGDATABASE']}",
+        ],
+        env={**os.environ, **env},
+        check=True,
+    )
 
 
 def is_running() -> bool:
@@ -124,8 +176,12 @@ def stop() -> bool:
     if not is_running():
         return False
     say("stopping PostgreSQL")
-    subprocess.run([tool("pg_ctl"), "-D", str(DATA_DIR), "-m", "fast", "-w", "stop"],
-                   capture_output=True, check=True, **_as_service_user())
+    subprocess.run(
+        [tool("pg_ctl"), "-D", str(DATA_DIR), "-m", "fast", "-w", "stop"],
+        capture_output=True,
+        check=True,
+        **_as_service_user(),
+    )
     return True
 
 

@@ -42,16 +42,20 @@ def who_listens(port: int) -> str:
 def require_free_port(port: int, service: str, setting: str) -> None:
     if not port_is_free(port):
         holder = who_listens(port)
-        raise StackError(f"port {port}, which {service} needs, is already taken" + (f" by {holder}" if holder else "") + ".",
-                         f"stop that program, or set {setting}=<another port> in .env")
+        raise StackError(
+            f"port {port}, which {service} needs, is already taken" + (f" by {holder}" if holder else "") + ".",
+            f"stop that program, or set {setting}=<another port> in .env",
+        )
 
 
 def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = None, name: str = "") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise StackError(f"{name} exited with code {process.returncode} while starting.",
-                             f"read its log: {log_path(name)} (or `make logs`)")
+            raise StackError(
+                f"{name} exited with code {process.returncode} while starting.",
+                f"read its log: {log_path(name)} (or `make logs`)",
+            )
         with socket.socket() as probe:
             probe.settimeout(0.2)
             if probe.connect_ex(("127.0.0.1", port)) == 0:
@@ -85,8 +89,15 @@ def spawn(name: str, argv: list[str], env: dict[str, str], cwd: Path | None = No
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     log = open(log_path(name), "ab")
-    process = subprocess.Popen(argv, env={**os.environ, **env}, cwd=cwd, stdin=subprocess.DEVNULL,
-                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        argv,
+        env={**os.environ, **env},
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     pid_path(name).write_text(str(process.pid))
     return process
 
@@ -128,7 +139,9 @@ def unprivileged_user() -> pwd.struct_passwd | None:
         return pwd.getpwnam(SERVICE_USER)
     except KeyError:
         say(f"running as root: creating system user '{SERVICE_USER}' for PostgreSQL (it refuses to run as root)")
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER], check=True)
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER], check=True
+        )
         return pwd.getpwnam(SERVICE_USER)
 
 
@@ -137,5 +150,7 @@ def make_reachable(path: Path, user: pwd.struct_passwd) -> None:
     for folder in reversed(path.resolve().parents):
         mode = folder.stat().st_mode
         if not mode & 0o001:
-            say(f"allowing other users to traverse {folder} (chmod o+x) so '{user.pw_name}' can reach the database files")
+            say(
+                f"allowing other users to traverse {folder} (chmod o+x) so '{user.pw_name}' can reach the database files"
+            )
             folder.chmod(mode | 0o001)

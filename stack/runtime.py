@@ -13,7 +13,9 @@ from . import config
 @functools.cache
 def uses_compose() -> bool:
     """STACK_MODE=compose|native; by default compose only where a Docker engine answers."""
-    mode = os.environ.get("STACK_MODE") or (config.read_env_file().get("STACK_MODE") if config.ENV_FILE.exists() else None)
+    mode = os.environ.get("STACK_MODE") or (
+        config.read_env_file().get("STACK_MODE") if config.ENV_FILE.exists() else None
+    )
     if mode in ("compose", "native"):
         return mode == "compose"
     if not shutil.which("docker"):
@@ -22,5 +24,14 @@ def uses_compose() -> bool:
 
 
 def compose_command(*args: str) -> list[str]:
-    return ["docker", "compose", "--project-directory", str(config.STACK_DIR), "-f", str(config.COMPOSE_FILE),
-            "--env-file", str(config.ENV_FILE), *args]
+    return [
+        "docker",
+        "compose",
+        "--project-directory",
+        str(config.STACK_DIR),
+        "-f",
+        str(config.COMPOSE_FILE),
+        "--env-file",
+        str(config.ENV_FILE),
+        *args,
+    ]

@@ -45,7 +45,9 @@ def wait_healthy(variables: dict[str, str], timeout: float = 20) -> float:
         except requests.RequestException as error:
             last = type(error).__name__
         time.sleep(0.05)
-    raise StackError(f"the stack did not become healthy within {timeout:.0f} s (last answer: {last}).", "read `make logs`")
+    raise StackError(
+        f"the stack did not become healthy within {timeout:.0f} s (last answer: {last}).", "read `make logs`"
+    )
 
 
 def up() -> None:
@@ -59,7 +61,9 @@ def up() -> None:
         postgrest.start(variables)
         caddy.start(variables)
     wait_healthy(variables)
-    say(f"healthy in {time.monotonic() - started:.1f} s: {gateway_url(variables)} (PostgREST: {postgrest.describe(variables)})")
+    say(
+        f"healthy in {time.monotonic() - started:.1f} s: {gateway_url(variables)} (PostgREST: {postgrest.describe(variables)})"
+    )
 
 
 def down() -> None:
@@ -100,10 +104,13 @@ def status() -> dict[str, str]:
         "postgres": f"PostgreSQL {config.pins()['POSTGRES_VERSION']} on 127.0.0.1:{p.postgres}",
         "postgrest": f"{postgrest.describe(variables)} on 127.0.0.1:{p.postgrest}",
         "caddy": f"Caddy {config.pins()['CADDY_VERSION']} + caddy-jwt {config.pins()['CADDY_JWT_VERSION']} "
-                 f"({caddy.source_of(caddy.binary_path())}) on {gateway_url(variables)}",
+        f"({caddy.source_of(caddy.binary_path())}) on {gateway_url(variables)}",
     }
-    running = {"postgres": postgres.is_running(), "postgrest": bool(proc.running_pid("postgrest")),
-               "caddy": bool(proc.running_pid("caddy"))}
+    running = {
+        "postgres": postgres.is_running(),
+        "postgrest": bool(proc.running_pid("postgrest")),
+        "caddy": bool(proc.running_pid("caddy")),
+    }
     lines = {name: f"{'up  ' if running[name] else 'down'}  {text}" for name, text in report.items()}
     for line in lines.values():
         print(line)

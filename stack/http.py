@@ -1,0 +1,114 @@
+"""HTTP helpers for the course: call the stack, and show an exchange as a table.
+
+Volatile values (tokens, UUIDs) are shortened before display so that a notebook's
+stored output is the same on every run; cells assert on the real values.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+import requests
+
+from . import config
+
+JWT = re.compile(r"eyJ[\w-]*\.[\w-]+\.[\w-]*")
+UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
+SHOWN_HEADERS = ("content-type", "content-profile", "content-range", "set-cookie", "www-authenticate", "location")
+
+
+def gateway(path: str = "") -> str:
+    """A URL on the gateway (Caddy), as a browser or curl would use it."""
+    return f"http://localhost:{config.ports().gateway}{path}"
+
+
+def postgrest(path: str = "") -> str:
+    """A URL straight on PostgREST, bypassing Caddy (for comparisons only)."""
+    return f"http://127.0.0.1:{config.ports().postgrest}{path}"
+
+
+def shorten(text: str) -> str:
+    """Replace each JWT by its (stable) header and placeholders, each UUID by a placeholder."""
+    text = JWT.sub(lambda m: m.group(0).split(".")[0] + ".‹payload›.‹signature›", text)
+    return UUID.sub("‹uuid›", text)
+
+
+def set_cookies(response: requests.Response) -> list[str]:
+    """Every Set-Cookie header, separately (requests folds them into one string)."""
+    return response.raw.headers.getlist("Set-Cookie") if response.raw is not None else []
+
+
+def cookie_value(response: requests.Response, name: str) -> str | None:
+    for header in set_cookies(response):
+        key, _, rest = header.partition("=")
+        if key.strip() == name:
+            return rest.split(";", 1)[0]
+    return None
+
+
+def _rows(response: requests.Response, headers: tuple[str, ...]) -> list[tuple[str, str]]:
+    request = response.request
+    path = request.path_url
+    rows = [("Request", f"{request.method} {path}")]
+    for name in ("Content-Profile", "Accept-Profile", "Cookie", "Authorization"):
+        if name in request.headers:
+            rows.append((f"→ {name}", shorten(request.headers[name])))
+    rows.append(("Status", f"{response.status_code} {response.reason}"))
+    for name in headers:
+        values = (
+            set_cookies(response)
+            if name == "set-cookie"
+            else [response.headers[name]]
+            if name in response.headers
+            else []
+        )
+        rows.extend((f"← {name.title()}", shorten(value)) for value in values)
+    rows.append(("Body", body_text(response)))
+    return rows
+
+
+def body_text(response: requests.Response, limit: int = 400) -> str:
+    if not response.content:
+        return "(empty)"
+    try:
+        text = json.dumps(response.json(), sort_keys=True)
+    except ValueError:
+        text = response.text
+    text = shorten(text)
+    return text if len(text) <= limit else text[:limit] + f"… ({len(response.content)} bytes)"
+
+
+class Exchange:
+    """A request and its response as a two-column table (Markdown in Jupyter, text elsewhere)."""
+
+    def __init__(self, response: requests.Response, headers: tuple[str, ...] = SHOWN_HEADERS):
+        self.response = response
+        self.rows = _rows(response, headers)
+
+    def _repr_html_(self) -> str:
+        cells = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'><code>{html.escape(v)}</code></td></tr>"
+            for k, v in self.rows
+        )
+        return f"<table>{cells}</table>"
+
+    def __repr__(self) -> str:
+        width = max(len(k) for k, _ in self.rows)
+        return "\n".join(f"{k.ljust(width)}  {v}" for k, v in self.rows)
+
+
+def show(response: requests.Response, headers: tuple[str, ...] = SHOWN_HEADERS) -> Exchange:
+    return Exchange(response, headers)
+
+
+def login(username: str = "demo", password: str = "demo", session: requests.Session | None = None) -> requests.Response:
+    """POST /rpc/login through the gateway, exactly as the page's curl does."""
+    client = session or requests
+    return client.post(
+        gateway("/rpc/login"),
+        json={"user_": username, "pass": password},
+        headers={"Content-Profile": "auth"},
+        timeout=10,
+    )
