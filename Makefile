@@ -1,0 +1,84 @@
+# The seed page's steps, one target each. Every target sets up what it needs and can be rerun.
+# All logic lives in the `stack` package (python -m stack <step>); this file only orders steps.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+READY  := $(VENV)/.requirements-installed
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg -p no:randomly
+
+.DEFAULT_GOAL := help
+.PHONY: help setup secret caddy validate up migrate seed psql logs status down reset \
+        tutorial test test-notebooks test-stack lab bench lint format
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
+
+$(READY): requirements.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found\n  fix: install Python 3.11+ (or run make PYTHON=/path/to/python3.11)"; exit 1; }
+	@echo "==> creating $(VENV) and installing requirements.txt (once)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/pip install -q --upgrade pip
+	@$(VENV)/bin/pip install -q -r requirements.txt
+	@touch $@
+
+setup: $(READY)  ## Create the venv with pinned packages (PostgreSQL 17 included)
+
+secret: setup  ## Generate JWT_SECRET (base64 of 32 random bytes) into .env; never overwrites
+	@$(PY) -m stack secret
+
+caddy: setup  ## Build Caddy with caddy-jwt at the pinned versions (cached)
+	@$(PY) -m stack caddy
+
+validate: caddy  ## caddy validate the Caddyfile
+	@$(PY) -m stack validate
+
+up: setup caddy  ## Start PostgreSQL, PostgREST and Caddy; wait until healthy
+	@$(PY) -m stack up
+
+migrate: setup  ## Apply pending migrations/*.sql in name order
+	@$(PY) -m stack migrate
+
+seed: setup  ## Insert the demo user (seed/*.sql, once)
+	@$(PY) -m stack seed
+
+psql: setup  ## Superuser psql on the app database (`make psql < file.sql` works)
+	@$(PY) -m stack psql
+
+logs: setup  ## Show the services' recent logs
+	@$(PY) -m stack logs
+
+status: setup  ## Which services run, where, and which PostgREST
+	@$(PY) -m stack status
+
+down: setup  ## Stop everything, keep the data
+	@$(PY) -m stack down
+
+reset: setup  ## Stop everything and wipe the database (keeps .env and the Caddy build)
+	@$(PY) -m stack reset
+
+tutorial: secret up migrate seed  ## THE MAIN JOB: run every chapter against the stack, write build/html/index.html
+	@$(PY) -m stack.course run
+
+lab: secret up migrate seed  ## Open JupyterLab on notebooks/ with the stack up
+	@$(VENV)/bin/jupyter lab notebooks/
+
+test: reset secret up  ## Every test: the chapters under strict nbval (in order), then tests/
+	@$(MAKE) --no-print-directory test-notebooks test-stack
+
+test-notebooks: setup
+	@$(VENV)/bin/pytest $(NBVAL) $(NOTEBOOKS)
+
+test-stack: setup
+	@$(VENV)/bin/pytest tests
+
+bench: setup  ## Benchmarks of the running stack (start it with make up)
+	@$(PY) -m bench
+
+lint: setup  ## ruff on code and notebooks
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+
+format: setup
+	@$(VENV)/bin/ruff format .
