@@ -192,7 +192,7 @@ def start(variables: dict[str, str], caddyfile: Path = config.CADDYFILE) -> None
         return
     port = config.ports(variables).gateway
     proc.require_free_port(port, "Caddy (the gateway)", "CADDY_HTTP_PORT")
-    proc.require_free_port(2019, "Caddy's admin endpoint", "nothing (stop the other Caddy)")
+    proc.require_free_port(config.ports(variables).caddy_admin, "Caddy's admin endpoint", "NATIVE_CADDY_ADMIN_PORT")
     binary = ensure_built()
     validate(caddyfile, variables)
     say(f"starting Caddy on http://localhost:{port}")

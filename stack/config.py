@@ -121,6 +121,7 @@ class Ports:
     gateway: int
     postgrest: int
     postgres: int
+    caddy_admin: int
 
 
 def ports(variables: dict[str, str] | None = None) -> Ports:
@@ -129,6 +130,7 @@ def ports(variables: dict[str, str] | None = None) -> Ports:
         gateway=int(variables.get("CADDY_HTTP_PORT") or 8000),
         postgrest=int(variables.get("NATIVE_POSTGREST_PORT") or 3000),
         postgres=int(variables.get("NATIVE_POSTGRES_PORT") or 55432),
+        caddy_admin=int(variables.get("NATIVE_CADDY_ADMIN_PORT") or 2019),
     )
 
 
@@ -139,6 +141,7 @@ def native_addresses(p: Ports) -> dict[str, dict[str, str]]:
             "CADDY_SITE_ADDRESS": f":{p.gateway}",
             "POSTGREST_UPSTREAM": f"127.0.0.1:{p.postgrest}",
             "WEB_ROOT": str(STACK_DIR / "web"),
+            "CADDY_ADMIN": f"localhost:{p.caddy_admin}",
         },
         "postgrest": {"PGRST_SERVER_HOST": "127.0.0.1", "PGRST_SERVER_PORT": str(p.postgrest)},
         "postgres": {},
