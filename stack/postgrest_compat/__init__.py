@@ -1,0 +1,9 @@
+"""A PostgREST-compatible server for machines without a PostgREST binary.
+
+It follows the PostgREST release pinned in stack/compose.yaml (v14.1) for everything the
+course touches, and is configured only by PGRST_* environment variables:
+``python -m stack.postgrest_compat``.
+"""
+
+__version__ = "1.0.0"
+FOLLOWS = "14.1"

@@ -1,0 +1,43 @@
+"""jwt-role-claim-key paths: .role, ."https://example.com/role", .roles[0]."""
+
+from __future__ import annotations
+
+import json
+import re
+
+
+class JSPathError(ValueError):
+    pass
+
+
+_STEP = re.compile(r'\.(?:"((?:[^"\\]|\\.)*)"|([A-Za-z0-9_$@-]+))|\[(\d+)\]')
+
+
+def parse_jspath(text: str) -> tuple:
+    steps, position = [], 0
+    text = text.strip()
+    while position < len(text):
+        match = _STEP.match(text, position)
+        if not match:
+            raise JSPathError(f"cannot parse {text!r} at position {position}")
+        quoted, plain, index = match.groups()
+        steps.append(("index", int(index)) if index is not None else ("key", quoted if quoted is not None else plain))
+        position = match.end()
+    if not steps:
+        raise JSPathError("empty path")
+    return tuple(steps)
+
+
+def walk(claims, path: tuple):
+    """The role named by the path, or None; non-string values are JSON-encoded as PostgREST does."""
+    value = claims
+    for kind, step in path:
+        if kind == "key" and isinstance(value, dict) and step in value:
+            value = value[step]
+        elif kind == "index" and isinstance(value, list) and step < len(value):
+            value = value[step]
+        else:
+            return None
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))

@@ -1,0 +1,115 @@
+"""Settings from PGRST_* environment variables, named as PostgREST names them."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+
+from .jspath import JSPathError, parse_jspath
+
+
+class ConfigError(Exception):
+    """A configuration PostgREST would refuse at start-up (exit 1)."""
+
+
+TRUE = {"true", "on", "yes", "1"}
+FALSE = {"false", "off", "no", "0"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_uri: str = "postgresql://"
+    db_schemas: tuple[str, ...] = ("public",)
+    db_anon_role: str | None = None
+    db_extra_search_path: tuple[str, ...] = ("public",)
+    db_pre_request: str | None = None
+    db_pool: int = 10
+    db_pool_acquisition_timeout: float = 10.0
+    db_channel: str = "pgrst"
+    db_channel_enabled: bool = True
+    jwt_secret: bytes | None = None
+    jwt_aud: str | None = None
+    jwt_role_claim_key: tuple = (("key", "role"),)
+    server_host: str = "0.0.0.0"
+    server_port: int = 3000
+    app_settings: dict[str, str] = field(default_factory=dict)
+
+
+def _bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in TRUE:
+        return True
+    if lowered in FALSE:
+        return False
+    raise ConfigError(f"Invalid value for {name}: {value!r} (expected true or false)")
+
+
+def _int(name: str, value: str) -> int:
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise ConfigError(f"Invalid value for {name}: {value!r} (expected an integer)") from None
+
+
+def _list(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _host(value: str) -> str:
+    special = {"*": "0.0.0.0", "*4": "0.0.0.0", "!4": "0.0.0.0", "*6": "::", "!6": "::"}
+    return special.get(value.strip(), value.strip())
+
+
+def decode_secret(secret: str, is_base64: bool) -> bytes:
+    if not is_base64:
+        return secret.encode()
+    text = secret.strip().replace("-", "+").replace("_", "/")
+    text += "=" * (-len(text) % 4)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError("The JWT secret is not valid base64 (jwt-secret-is-base64 is true).") from None
+
+
+def from_environment(env: dict[str, str]) -> Settings:
+    get = env.get
+    schemas = _list(get("PGRST_DB_SCHEMAS") or get("PGRST_DB_SCHEMA") or "public")
+    if not schemas:
+        raise ConfigError("db-schemas must name at least one schema")
+    secret = get("PGRST_JWT_SECRET")
+    key = None
+    if secret:
+        key = decode_secret(secret, _bool("PGRST_JWT_SECRET_IS_BASE64", get("PGRST_JWT_SECRET_IS_BASE64") or "false"))
+        if len(key) < 32:
+            raise ConfigError("The JWT secret must be at least 32 characters long.")
+    try:
+        claim_key = parse_jspath(get("PGRST_JWT_ROLE_CLAIM_KEY") or ".role")
+    except JSPathError as error:
+        raise ConfigError(f"Invalid jwt-role-claim-key: {error}") from None
+    app_settings = {}
+    for name, value in env.items():
+        if name.startswith("PGRST_APP_SETTINGS_") and len(name) > len("PGRST_APP_SETTINGS_"):
+            app_settings["app.settings." + name[len("PGRST_APP_SETTINGS_"):].lower()] = value
+    port = _int("PGRST_SERVER_PORT", get("PGRST_SERVER_PORT") or "3000")
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"Invalid value for PGRST_SERVER_PORT: {port}")
+    extra = get("PGRST_DB_EXTRA_SEARCH_PATH")
+    return Settings(
+        db_uri=get("PGRST_DB_URI") or "postgresql://",
+        db_schemas=schemas,
+        db_anon_role=get("PGRST_DB_ANON_ROLE") or None,
+        db_extra_search_path=("public",) if extra is None else _list(extra),
+        db_pre_request=get("PGRST_DB_PRE_REQUEST") or None,
+        db_pool=_int("PGRST_DB_POOL", get("PGRST_DB_POOL") or "10"),
+        db_pool_acquisition_timeout=float(_int("PGRST_DB_POOL_ACQUISITION_TIMEOUT",
+                                               get("PGRST_DB_POOL_ACQUISITION_TIMEOUT") or "10")),
+        db_channel=get("PGRST_DB_CHANNEL") or "pgrst",
+        db_channel_enabled=_bool("PGRST_DB_CHANNEL_ENABLED", get("PGRST_DB_CHANNEL_ENABLED") or "true"),
+        jwt_secret=key,
+        jwt_aud=get("PGRST_JWT_AUD") or None,
+        jwt_role_claim_key=claim_key,
+        server_host=_host(get("PGRST_SERVER_HOST") or "!4"),
+        server_port=port,
+        app_settings=app_settings,
+    )
