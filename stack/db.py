@@ -43,5 +43,7 @@ def connect(autocommit: bool = True, **kwargs) -> psycopg.Connection:
 
 
 def query(sql: str, params=None) -> list[tuple]:
+    """Run one statement as the superuser; its rows, or [] for a statement that returns none."""
     with connect() as conn:
-        return conn.execute(sql, params).fetchall()
+        cursor = conn.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []

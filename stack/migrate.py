@@ -22,6 +22,11 @@ create table if not exists migrations.applied (
 """
 
 _VARIABLE = re.compile(r"\$(?:\{(\w+)\}|([A-Za-z_]\w*))")
+_DOLLAR_QUOTED = re.compile(r"\$(\w*)\$.*?\$\1\$", re.S)
+_OWN_TRANSACTION = re.compile(
+    r"^\s*(begin|commit|rollback|start\s+transaction|alter\s+system|vacuum|create\s+database|drop\s+database)\b",
+    re.I | re.M,
+)
 
 
 def substitute(sql: str, variables: dict[str, str]) -> str:
@@ -35,6 +40,14 @@ def substitute(sql: str, variables: dict[str, str]) -> str:
         return variables[name] if name in variables else match.group(0)
 
     return _VARIABLE.sub(replace, sql)
+
+
+def runs_in_one_transaction(sql: str) -> bool:
+    """Files without their own transaction control (or ALTER SYSTEM, which refuses one) run atomically.
+
+    Function bodies are skipped: their plpgsql `begin` is not a transaction.
+    """
+    return not _OWN_TRANSACTION.search(_DOLLAR_QUOTED.sub("", sql))
 
 
 def label(path: Path) -> str:
@@ -53,7 +66,11 @@ def pending(folder: Path = config.MIGRATIONS_DIR) -> list[Path]:
 
 
 def apply_file(path: Path, variables: dict[str, str]) -> None:
-    """Run one file; record it only if every statement succeeded (the record is its last statement)."""
+    """Run one file; record it only if every statement succeeded (the record is its last statement).
+
+    A file without its own transaction control runs in a single transaction with its record, so a
+    failure half-way leaves nothing behind and a rerun after the fix starts clean.
+    """
     sql = path.read_text()
     digest = hashlib.sha256(sql.encode()).hexdigest()
     name = label(path)
@@ -63,7 +80,8 @@ def apply_file(path: Path, variables: dict[str, str]) -> None:
         + f"insert into migrations.applied (name, sha256) values ('{name}', '{digest}');\n"
     )
     say(f"applying {name}")
-    result = db.psql("-v", "ON_ERROR_STOP=1", "-q", "-f", "-", input=script, check=False)
+    atomic = ["--single-transaction"] if runs_in_one_transaction(sql) else []
+    result = db.psql("-v", "ON_ERROR_STOP=1", "-q", *atomic, "-f", "-", input=script, check=False)
     if result.returncode != 0:
         raise failure(name, result.stderr)
 

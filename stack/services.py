@@ -50,6 +50,18 @@ def wait_healthy(variables: dict[str, str], timeout: float = 20) -> float:
     )
 
 
+def preflight(variables: dict[str, str]) -> None:
+    """Check every port a stopped service needs before starting anything, so a clash costs nothing."""
+    p = config.ports(variables)
+    if not postgres.is_running():
+        proc.require_free_port(p.postgres, "PostgreSQL", "NATIVE_POSTGRES_PORT")
+    if not proc.running_pid("postgrest"):
+        proc.require_free_port(p.postgrest, "PostgREST", "NATIVE_POSTGREST_PORT")
+    if not proc.running_pid("caddy"):
+        proc.require_free_port(p.gateway, "Caddy (the gateway)", "CADDY_HTTP_PORT")
+        proc.require_free_port(p.caddy_admin, "Caddy's admin endpoint", "NATIVE_CADDY_ADMIN_PORT")
+
+
 def up() -> None:
     started = time.monotonic()
     variables = checked_settings()
@@ -57,6 +69,7 @@ def up() -> None:
         say("starting the stack with Docker Compose")
         subprocess.run(runtime.compose_command("up", "-d", "--build", "--wait"), check=True)
     else:
+        preflight(variables)
         postgres.start(variables)
         postgrest.start(variables)
         caddy.start(variables)

