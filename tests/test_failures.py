@@ -2,45 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import requests
+from conftest import run_stack
 
 from stack import config, db, http, migrate
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def run_stack(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "stack", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=config.ROOT,
-    )
-
-
-@pytest.fixture
-def elsewhere(tmp_path) -> dict[str, str]:
-    """Settings for a second stack that must not touch the running one."""
-    return {
-        "STACK_STATE_DIR": str(tmp_path / "state"),
-        "CADDY_HTTP_PORT": str(free_port()),
-        "NATIVE_POSTGREST_PORT": str(free_port()),
-        "NATIVE_POSTGRES_PORT": str(free_port()),
-        "NATIVE_CADDY_ADMIN_PORT": str(free_port()),
-    }
 
 
 def test_missing_env_file_says_run_make_secret(tmp_path, elsewhere):
