@@ -8,11 +8,31 @@ import sys
 from .settings import ConfigError, from_environment
 
 
+def check_database(uri: str) -> str | None:
+    """PostgREST exits at once when the database refuses its credentials; an unreachable
+    database is retried instead (requests get 503 until it answers)."""
+    import psycopg
+
+    try:
+        psycopg.connect(uri, connect_timeout=5).close()
+    except psycopg.OperationalError as error:
+        text = str(error)
+        if "authentication failed" in text or "does not exist" in text or "no password supplied" in text:
+            return f"Failed to connect to the database: {text.strip()}"
+    except psycopg.ProgrammingError as error:  # an unparsable db-uri
+        return f"Invalid db-uri: {error}"
+    return None
+
+
 def main() -> int:
     try:
         settings = from_environment(os.environ)
     except ConfigError as error:
         print(error, file=sys.stderr, flush=True)
+        return 1
+    failure = check_database(settings.db_uri)
+    if failure:
+        print(failure, file=sys.stderr, flush=True)
         return 1
     import uvicorn
 

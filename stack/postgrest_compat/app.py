@@ -1,0 +1,542 @@
+"""The ASGI application: routing, one transaction per request, responses as PostgREST sends them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import time
+from http.cookies import SimpleCookie
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from . import FOLLOWS, auth, errors, openapi, query, schema
+from .settings import Settings
+
+JSON_TYPE = "application/json; charset=utf-8"
+OBJECT_TYPE = "application/vnd.pgrst.object+json; charset=utf-8"
+OPENAPI_TYPE = "application/openapi+json; charset=utf-8"
+READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+BEGIN_RO = b"BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY"
+BEGIN_RW = b"BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
+
+
+def log(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def negotiate(accept: str | None, offered: list[str]) -> str | None:
+    """The first offered media type the Accept header allows (by q, then order), else None."""
+    if not accept or not accept.strip():
+        return offered[0]
+    ranges = []
+    for position, item in enumerate(accept.split(",")):
+        media, *params = [p.strip() for p in item.split(";")]
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if media:
+            ranges.append((-q, position, media.lower()))
+    for _, _, media in sorted(ranges):
+        if media == "*/*":
+            return offered[0]
+        if media.endswith("/*"):
+            for candidate in offered:
+                if candidate.startswith(media[:-1]):
+                    return candidate
+        if media in offered:
+            return media
+        if media == "application/vnd.pgrst.object" and "application/vnd.pgrst.object+json" in offered:
+            return "application/vnd.pgrst.object+json"
+    return None
+
+
+def _requested_types(accept: str) -> list[str]:
+    return [item.split(";")[0].strip() for item in accept.split(",") if item.strip()]
+
+
+class Server:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.cache: schema.SchemaCache | None = None
+        self.pool: AsyncConnectionPool | None = None
+        self.down: str | None = None  # the connection error while PostgreSQL is unreachable
+        self.recovering: asyncio.Task | None = None
+        self.tasks: list[asyncio.Task] = []
+        app_names = list(settings.app_settings)
+        gucs = ["search_path", "role", "request.jwt.claims", "request.method", "request.path",
+                "request.headers", "request.cookies", *app_names]
+        self.settings_sql = sql.SQL("SELECT {}").format(sql.SQL(", ").join(
+            sql.SQL("set_config({}, {}, true)").format(sql.Literal(name), sql.Placeholder()) for name in gucs))
+        self.app_values = [settings.app_settings[name] for name in app_names]
+        self.pre_request = None
+        if settings.db_pre_request:
+            parts = settings.db_pre_request.split(".", 1)
+            self.pre_request = sql.SQL("SELECT {}()").format(sql.Identifier(*parts))
+
+    # ---- lifecycle --------------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        self.pool = AsyncConnectionPool(self.settings.db_uri, min_size=min(4, self.settings.db_pool),
+                                        max_size=self.settings.db_pool, open=False,
+                                        kwargs={"autocommit": True, "application_name": "postgrest"},
+                                        timeout=self.settings.db_pool_acquisition_timeout, reconnect_timeout=3600)
+        await self.pool.open(wait=False)
+        try:
+            await self.reload()
+        except psycopg.Error as error:
+            self.mark_down(str(error))
+        if self.settings.db_channel_enabled:
+            self.tasks.append(asyncio.create_task(self.listen()))
+
+    async def shutdown(self) -> None:
+        for task in [*self.tasks, self.recovering]:
+            if task:
+                task.cancel()
+        if self.pool:
+            await self.pool.close(timeout=2)
+
+    async def reload(self) -> None:
+        async with await psycopg.AsyncConnection.connect(self.settings.db_uri, autocommit=True,
+                                                         application_name="postgrest", connect_timeout=5) as conn:
+            self.cache = await schema.load(conn, self.settings.db_schemas)
+        log(f"Schema cache loaded ({len(self.cache.tables)} relations, "
+            f"{sum(len(v) for v in self.cache.functions.values())} functions)")
+
+    def mark_down(self, detail: str) -> None:
+        self.down = detail
+        if self.recovering is None or self.recovering.done():
+            self.recovering = asyncio.create_task(self.recover())
+
+    async def recover(self) -> None:
+        delay = 0.25
+        while True:
+            try:
+                await self.reload()
+                await self.pool.check()
+                self.down = None
+                log("Connection to PostgreSQL restored")
+                return
+            except (psycopg.Error, OSError) as error:
+                self.down = str(error).strip()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2)
+
+    async def listen(self) -> None:
+        """LISTEN on db-channel; 'reload schema' (or an empty payload) reloads the schema cache."""
+        first = True
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self.settings.db_uri, autocommit=True,
+                                                                 application_name="postgrest listener") as conn:
+                    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.settings.db_channel)))
+                    if not first:
+                        await self.reload()
+                    first = False
+                    async for notice in conn.notifies():
+                        if notice.payload in ("", "reload schema"):
+                            try:
+                                await self.reload()
+                            except psycopg.Error as error:
+                                log(f"Failed to reload the schema cache: {error}")
+            except asyncio.CancelledError:
+                raise
+            except (psycopg.Error, OSError):
+                first = False
+                await asyncio.sleep(1)
+
+    # ---- one transaction ----------------------------------------------------------------------
+
+    def _gucs(self, request: Request, who: auth.Auth, schema_name: str) -> list:
+        search_path = ", ".join(_quote_ident(s) for s in (schema_name, *self.settings.db_extra_search_path))
+        headers: dict[str, str] = {}
+        for key, value in request.headers.items():
+            if key != "cookie":
+                headers[key] = value if key not in headers else headers[key] + "," + value
+        cookies = {}
+        if "cookie" in request.headers:
+            jar = SimpleCookie()
+            try:
+                jar.load(request.headers["cookie"])
+            except Exception:  # an unparsable Cookie header gives no cookies
+                pass
+            cookies = {name: morsel.value for name, morsel in jar.items()}
+        return [search_path, who.role, json.dumps(who.claims, separators=(",", ":")), request.method,
+                request.url.path, json.dumps(headers, separators=(",", ":")),
+                json.dumps(cookies, separators=(",", ":")), *self.app_values]
+
+    async def execute(self, request: Request, who: auth.Auth, schema_name: str, readonly: bool, main, values: list,
+                      singular: bool = False):
+        """One transaction: BEGIN; set_config(...); pre-request; main query; COMMIT.
+
+        Sent as one pipeline (reads commit in the same round trip). Returns
+        (count, body, response.headers entries, response.status)."""
+        if self.down is not None:
+            raise errors.connection_error(self.down)
+        gucs = self._gucs(request, who, schema_name)
+        try:
+            async with self.pool.connection() as conn:
+                try:
+                    async with conn.pipeline():
+                        await conn.execute(BEGIN_RO if readonly else BEGIN_RW, prepare=False)
+                        await conn.execute(self.settings_sql, gucs)
+                        if self.pre_request is not None:
+                            await conn.execute(self.pre_request)
+                        cursor = await conn.execute(main, values)
+                        if readonly:
+                            await conn.execute(b"COMMIT", prepare=False)
+                    count, body, guc_headers, guc_status = await cursor.fetchone()
+                except psycopg.Error as error:
+                    if conn.broken or error.sqlstate is None:
+                        self.mark_down(str(error).strip())
+                        if error.sqlstate is None:
+                            raise errors.client_error(str(error).strip()) from None
+                    else:
+                        await conn.execute(b"ROLLBACK", prepare=False)
+                    raise errors.from_postgres(error, who.authenticated) from None
+                try:
+                    extra_headers = parse_guc_headers(guc_headers)
+                    status = parse_guc_status(guc_status)
+                    if singular and count != 1:
+                        raise errors.singularity_error(count)
+                except errors.ApiError:
+                    if not readonly:
+                        await conn.execute(b"ROLLBACK", prepare=False)
+                    raise
+                if not readonly:
+                    try:
+                        await conn.execute(b"COMMIT", prepare=False)
+                    except psycopg.Error as error:
+                        raise errors.from_postgres(error, who.authenticated) from None
+                return count, body, extra_headers, status
+        except PoolTimeout:
+            if self.down is not None:
+                raise errors.connection_error(self.down) from None
+            raise errors.acquisition_timeout() from None
+        except psycopg.OperationalError as error:
+            self.mark_down(str(error).strip())
+            raise errors.connection_error(str(error).strip()) from None
+
+
+def parse_guc_headers(text: str | None) -> list[tuple[str, str]]:
+    if text is None:
+        return []
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise errors.guc_headers_error() from None
+    if not isinstance(value, list):
+        raise errors.guc_headers_error()
+    result = []
+    for item in value:
+        if not isinstance(item, dict) or len(item) != 1:
+            raise errors.guc_headers_error()
+        (key, header_value), = item.items()
+        if not isinstance(header_value, str):
+            raise errors.guc_headers_error()
+        result.append((key, header_value))
+    return result
+
+
+def parse_guc_status(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        status = int(text.strip())
+    except ValueError:
+        raise errors.guc_status_error() from None
+    if not 100 <= status <= 599:
+        raise errors.guc_status_error()
+    return status
+# ---- handlers -----------------------------------------------------------------------------------
+
+def error_response(error: errors.ApiError) -> Response:
+    headers = {"Proxy-Status": f"PostgREST; error={error.code}"}
+    response = Response(error.body(), status_code=error.status, media_type=None, headers=headers)
+    response.headers["Content-Type"] = JSON_TYPE
+    for key, value in error.headers:
+        response.headers.append(key, value)
+    return response
+
+
+def pick_schema(server: Server, request: Request) -> tuple[str, bool]:
+    """(schema, whether to answer with Content-Profile) from Accept-Profile / Content-Profile."""
+    schemas = server.settings.db_schemas
+    header = "accept-profile" if request.method in READ_METHODS else "content-profile"
+    wanted = request.headers.get(header)
+    if wanted is None:
+        return schemas[0], len(schemas) > 1
+    if wanted not in schemas:
+        raise errors.unacceptable_schema(wanted, schemas)
+    return wanted, True
+
+
+def prefer(request: Request) -> dict[str, str]:
+    found = {}
+    for header in request.headers.getlist("prefer"):
+        for item in header.split(","):
+            key, _, value = item.strip().partition("=")
+            if key:
+                found[key.strip().lower()] = value.strip()
+    return found
+
+
+def build_response(status: int, body: str | None, media: str | None, headers: list[tuple[str, str]],
+                   guc_headers: list[tuple[str, str]], guc_status: int | None, head: bool) -> Response:
+    response = Response(b"" if (body is None or head) else body.encode(), status_code=guc_status or status)
+    if "content-length" in response.headers and body is None:
+        del response.headers["content-length"]
+    if body is not None and media:
+        response.headers["Content-Type"] = media
+    for key, value in headers:
+        response.headers[key] = value
+    replaced = {key.lower() for key, _ in guc_headers}
+    for key in replaced:
+        if key in response.headers:
+            del response.headers[key]
+    for key, value in guc_headers:
+        response.headers.append(key, value)
+    if head and body is not None:
+        response.headers["content-length"] = str(len(body.encode()))
+    return response
+
+
+def content_range(offset: int, count: int) -> str:
+    return f"{offset}-{offset + count - 1}/*" if count else "*/*"
+
+
+async def read_json_body(request: Request) -> object:
+    raw = await request.body()
+    ctype = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
+    if ctype not in ("application/json", "application/x-www-form-urlencoded", "text/csv"):
+        raise errors.ApiError(415, "PGRST107", f"None of these media types are available: {ctype}")
+    if ctype == "application/x-www-form-urlencoded":
+        from urllib.parse import parse_qsl
+        return dict(parse_qsl(raw.decode()))
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise errors.invalid_body("Empty or invalid json") from None
+
+
+async def handle_rpc(server: Server, request: Request, name: str, who: auth.Auth) -> Response:
+    method = request.method
+    if method not in ("GET", "HEAD", "POST", "OPTIONS"):
+        raise errors.invalid_rpc_method(method)
+    schema_name, show_profile = pick_schema(server, request)
+    if method == "OPTIONS":
+        return Response(b"", 200, headers={"Allow": "OPTIONS,GET,HEAD,POST"})
+    candidates = server.cache.functions.get((schema_name, name), [])
+    all_params = {p.name for f in candidates for p in f.params if p.name}
+    params = query.parse_query(request.query_params.multi_items(), rpc_params=all_params)
+    if method == "POST":
+        payload = await read_json_body(request)
+        if isinstance(payload, list):
+            payload = payload[0] if payload else {}
+        if payload is None:
+            payload = {}
+        if not isinstance(payload, dict):
+            raise errors.invalid_body("Empty or invalid json")
+        arguments = payload
+    else:
+        arguments = dict(params.arguments)
+    keys = set(arguments)
+    matches = [f for f in candidates
+               if keys <= {p.name for p in f.params} and {p.name for p in f.params if p.required} <= keys]
+    if not matches:
+        if candidates:
+            names = ["(" + ", ".join(sorted(p.name for p in f.params)) + ")" for f in candidates]
+            found = schema.fuzzy_one(names, "(" + ", ".join(sorted(keys)) + ")", 0.33)
+            hint = f"Perhaps you meant to call the function {schema_name}.{name}{found}" if found else None
+        else:
+            found = schema.fuzzy_one(server.cache.function_names(schema_name), name, 0.75)
+            hint = f"Perhaps you meant to call the function {schema_name}.{found}" if found else None
+        raise errors.no_rpc(schema_name, name, sorted(keys), method == "POST", hint)
+    if len(matches) > 1:
+        raise errors.ambiguous_rpc(matches)
+    function = matches[0]
+    offered = ["application/json", "application/vnd.pgrst.object+json"]
+    accept = request.headers.get("accept")
+    media = negotiate(accept, offered)
+    if media is None:
+        raise errors.media_type_error(_requested_types(accept))
+    singular = media == "application/vnd.pgrst.object+json"
+    values: list = []
+    main, kind = query.call(function, arguments, params, singular, values)
+    readonly = method != "POST" or not function.volatile
+    count, body, guc_headers, guc_status = await server.execute(
+        request, who, schema_name, readonly, main, values, singular=singular and kind == "set")
+    headers = [("Content-Profile", schema_name)] if show_profile else []
+    if kind == "void":
+        return build_response(204, None, None, headers, guc_headers, guc_status, method == "HEAD")
+    if kind == "set" and not singular:
+        headers.append(("Content-Range", content_range(params.offset or 0, count)))
+    if body is None:
+        body = "null"
+    return build_response(200, body, OBJECT_TYPE if singular else JSON_TYPE, headers, guc_headers, guc_status,
+                          method == "HEAD")
+
+
+async def handle_table(server: Server, request: Request, name: str, who: auth.Auth) -> Response:
+    method = request.method
+    if method not in ("GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS", "PUT"):
+        raise errors.unsupported_method(method)
+    schema_name, show_profile = pick_schema(server, request)
+    table = server.cache.tables.get((schema_name, name))
+    if table is None:
+        found = schema.fuzzy_one(server.cache.table_names(schema_name), name, 0.75)
+        raise errors.table_not_found(schema_name, name,
+                                     f"Perhaps you meant the table '{schema_name}.{found}'" if found else None)
+    if method == "OPTIONS":
+        allow = "OPTIONS,GET,HEAD" + (",POST,PUT,PATCH,DELETE" if table.kind in ("r", "p", "v", "f") else "")
+        return Response(b"", 200, headers={"Allow": allow})
+    if method == "PUT":
+        raise errors.ApiError(405, "PGRST105", "Filters must include all and only primary key columns with 'eq' "
+                                               "operators")
+    params = query.parse_query(request.query_params.multi_items())
+    accept = request.headers.get("accept")
+    media = negotiate(accept, ["application/json", "application/vnd.pgrst.object+json"])
+    if media is None:
+        raise errors.media_type_error(_requested_types(accept))
+    singular = media == "application/vnd.pgrst.object+json"
+    preferences = prefer(request)
+    representation = preferences.get("return") == "representation"
+    headers = [("Content-Profile", schema_name)] if show_profile else []
+    values: list = []
+    body_sql = query.BODY_SINGLE if singular else query.BODY_ARRAY
+    if method in ("GET", "HEAD"):
+        main = query.read(table, params, body_sql, values)
+        count, body, guc_headers, guc_status = await server.execute(request, who, schema_name, True, main, values,
+                                                                    singular=singular)
+        headers.append(("Content-Range", content_range(params.offset or 0, count)))
+        return build_response(200, body, OBJECT_TYPE if singular else JSON_TYPE, headers, guc_headers, guc_status,
+                              method == "HEAD")
+    payload = None
+    if method in ("POST", "PATCH"):
+        payload = await read_json_body(request)
+        rows = payload if isinstance(payload, list) else [payload]
+        if payload is None or not all(isinstance(row, dict) for row in rows):
+            raise errors.invalid_body("Empty or invalid json")
+        columns = list(rows[0]) if rows else []
+        if any(set(row) != set(columns) for row in rows):
+            raise errors.invalid_body("All object keys must match")
+        unknown = [c for c in columns if c not in table.column_names]
+        if unknown:
+            raise errors.column_not_found(name, unknown[0])
+    body_sql = body_sql if representation else query.BODY_NONE
+    if method == "POST":
+        main = query.insert(table, columns, json.dumps(payload), representation, params, body_sql, values)
+        status = 201
+    elif method == "PATCH":
+        if not columns:
+            return build_response(204, None, None, headers, [], None, False)
+        main = query.update(table, columns, json.dumps(rows[0]), representation, params, body_sql, values)
+        status = 200 if representation else 204
+    else:
+        main = query.delete(table, representation, params, body_sql, values)
+        status = 200 if representation else 204
+    count, body, guc_headers, guc_status = await server.execute(request, who, schema_name, False, main, values,
+                                                                singular=singular)
+    headers.append(("Content-Range", content_range(0, count) if method != "POST" else "*/*"))
+    if representation:
+        headers.append(("Preference-Applied", "return=representation"))
+        return build_response(status, body, OBJECT_TYPE if singular else JSON_TYPE, headers, guc_headers,
+                              guc_status, False)
+    return build_response(status, None, None, headers, guc_headers, guc_status, False)
+
+
+async def handle_root(server: Server, request: Request, who: auth.Auth) -> Response:
+    if request.method == "OPTIONS":
+        return Response(b"", 200, headers={"Allow": "OPTIONS,GET,HEAD"})
+    if request.method not in ("GET", "HEAD"):
+        raise errors.unsupported_method(request.method)
+    schema_name, show_profile = pick_schema(server, request)
+    accept = request.headers.get("accept")
+    media = negotiate(accept, ["application/openapi+json", "application/json"])
+    if media is None:
+        raise errors.media_type_error(_requested_types(accept))
+    main = sql.SQL(
+        "WITH pgrst_source AS (SELECT json_build_object("
+        "'tables', (SELECT coalesce(json_agg(c.relname), '[]') FROM pg_class c "
+        "  JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = {s} AND c.relkind IN ('r','v','m','f','p') "
+        "  AND (has_table_privilege(c.oid, 'SELECT') OR has_table_privilege(c.oid, 'INSERT') "
+        "    OR has_table_privilege(c.oid, 'UPDATE') OR has_table_privilege(c.oid, 'DELETE'))), "
+        "'functions', (SELECT coalesce(json_agg(p.oid::int), '[]') FROM pg_proc p "
+        "  JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = {s} AND p.prokind = 'f' "
+        "  AND has_function_privilege(p.oid, 'EXECUTE')), "
+        "'description', (SELECT obj_description(n.oid, 'pg_namespace') FROM pg_namespace n WHERE n.nspname = {s})"
+        ") AS pgrst_scalar) "
+        "SELECT count(*)::int, (SELECT pgrst_scalar::text FROM pgrst_source), "
+        "nullif(current_setting('response.headers', true), ''), nullif(current_setting('response.status', true), '') "
+        "FROM pgrst_source").format(s=sql.Literal(schema_name))
+    _, found, guc_headers, guc_status = await server.execute(request, who, schema_name, True, main, [])
+    visible = json.loads(found)
+    document = openapi.document(server.cache, schema_name, set(visible["tables"]), set(visible["functions"]),
+                                visible["description"], server.settings.server_host, server.settings.server_port)
+    headers = [("Content-Profile", schema_name)] if show_profile else []
+    body = json.dumps(document, separators=(",", ":"))
+    return build_response(200, body, OPENAPI_TYPE if media == "application/openapi+json" else OPENAPI_TYPE,
+                          headers, guc_headers, guc_status, request.method == "HEAD")
+
+
+def create_app(settings: Settings) -> Starlette:
+    server = Server(settings)
+
+    async def endpoint(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            if server.cache is None:
+                raise errors.no_schema_cache()
+            path = request.url.path
+            parts = [p for p in path.split("/") if p != ""]
+            who = auth.authenticate(request.headers.get("authorization"), settings)
+            if not parts:
+                response = await handle_root(server, request, who)
+            elif parts[0] == "rpc" and len(parts) == 2:
+                response = await handle_rpc(server, request, parts[1], who)
+            elif len(parts) == 1:
+                response = await handle_table(server, request, parts[0], who)
+            else:
+                raise errors.invalid_resource_path()
+        except errors.ApiError as error:
+            response = error_response(error)
+        except Exception as error:  # a bug here must still answer, and be visible in the log
+            log(f"internal error: {error!r}")
+            response = error_response(errors.ApiError(500, "PGRSTX00", str(error)))
+        response.headers["Server"] = f"postgrest/{FOLLOWS}"
+        elapsed = (time.perf_counter() - started) * 1000
+        log(f"{request.method} {request.url.path} {response.status_code} {elapsed:.2f}ms")
+        return response
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        await server.startup()
+        try:
+            yield
+        finally:
+            await server.shutdown()
+
+    methods = ["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"]
+    routes = [Route("/{path:path}", endpoint, methods=methods)]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.server = server
+    return app

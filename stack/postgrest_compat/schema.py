@@ -1,0 +1,161 @@
+"""The schema cache: tables, views, columns and functions of the exposed schemas.
+
+Loaded at start-up and again on `NOTIFY pgrst, 'reload schema'` (see app.py), as PostgREST does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+TABLES_SQL = """
+select n.nspname, c.relname, c.relkind::text, obj_description(c.oid, 'pg_class'),
+       coalesce(json_agg(json_build_object(
+         'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'nullable', not a.attnotnull,
+         'default', pg_get_expr(d.adbin, d.adrelid), 'description', col_description(c.oid, a.attnum),
+         'pk', coalesce(a.attnum = any(pk.conkey), false)) order by a.attnum)
+         filter (where a.attnum is not null), '[]')
+from pg_class c
+join pg_namespace n on n.oid = c.relnamespace
+left join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+left join pg_attrdef d on d.adrelid = c.oid and d.adnum = a.attnum
+left join pg_constraint pk on pk.conrelid = c.oid and pk.contype = 'p'
+where n.nspname = any(%s) and c.relkind in ('r', 'v', 'm', 'f', 'p')
+group by n.nspname, c.relname, c.relkind, c.oid
+"""
+
+FUNCTIONS_SQL = """
+select n.nspname, p.proname, p.oid::int, p.provolatile::text, p.proretset,
+       format_type(p.prorettype, null), t.typtype::text, (t.typrelid <> 0 or p.prorettype = 'record'::regtype),
+       p.pronargs, p.pronargdefaults, coalesce(p.proargnames, '{}'),
+       coalesce(p.proargmodes::text[], '{}'),
+       array(select format_type(x, null) from unnest(p.proargtypes) with ordinality u(x, i) order by i),
+       obj_description(p.oid, 'pg_proc')
+from pg_proc p
+join pg_namespace n on n.oid = p.pronamespace
+join pg_type t on t.oid = p.prorettype
+where n.nspname = any(%s) and p.prokind = 'f'
+"""
+
+
+@dataclass
+class Column:
+    name: str
+    type: str
+    nullable: bool
+    default: str | None
+    pk: bool
+    description: str | None = None
+
+
+@dataclass
+class Table:
+    schema: str
+    name: str
+    kind: str
+    description: str | None
+    columns: list[Column]
+
+    @property
+    def column_names(self) -> set[str]:
+        return {c.name for c in self.columns}
+
+
+@dataclass
+class Param:
+    name: str
+    type: str
+    required: bool
+
+
+@dataclass
+class Function:
+    schema: str
+    name: str
+    oid: int
+    volatile: bool
+    returns_set: bool
+    return_type: str
+    composite: bool
+    params: list[Param]
+    description: str | None = None
+
+    @property
+    def void(self) -> bool:
+        return self.return_type == "void" and not self.returns_set
+
+
+@dataclass
+class SchemaCache:
+    tables: dict[tuple[str, str], Table] = field(default_factory=dict)
+    functions: dict[tuple[str, str], list[Function]] = field(default_factory=dict)
+
+    def table_names(self, schema: str) -> list[str]:
+        return sorted(name for (s, name) in self.tables if s == schema)
+
+    def function_names(self, schema: str) -> list[str]:
+        return sorted(name for (s, name) in self.functions if s == schema)
+
+
+def _function(row) -> Function:
+    (schema, name, oid, volatility, retset, rettype, _typtype, composite, nargs, ndefaults, argnames, argmodes,
+     argtypes, description) = row
+    params, position = [], 0
+    modes = argmodes or ["i"] * len(argnames or argtypes)
+    input_names = [argnames[i] if i < len(argnames) else "" for i, mode in enumerate(modes) if mode in ("i", "b", "v")]
+    for position, type_name in enumerate(argtypes):
+        pname = input_names[position] if position < len(input_names) else ""
+        params.append(Param(pname, type_name, required=position < nargs - ndefaults))
+    return Function(schema, name, oid, volatility == "v", retset, rettype, bool(composite), params, description)
+
+
+async def load(conn, schemas: tuple[str, ...]) -> SchemaCache:
+    cache = SchemaCache()
+    cur = await conn.execute(TABLES_SQL, [list(schemas)])
+    for schema, name, kind, description, columns in await cur.fetchall():
+        cache.tables[(schema, name)] = Table(schema, name, kind, description, [
+            Column(c["name"], c["type"], c["nullable"], c["default"], c["pk"], c["description"]) for c in columns])
+    cur = await conn.execute(FUNCTIONS_SQL, [list(schemas)])
+    for row in await cur.fetchall():
+        function = _function(row)
+        cache.functions.setdefault((function.schema, function.name), []).append(function)
+    return cache
+
+
+# ---- fuzzy hints, after Haskell's FuzzySet (gram cosine similarity, then Levenshtein) ----------
+
+def _grams(text: str, size: int) -> dict[str, int]:
+    padded = "-" + text.lower() + "-"
+    counts: dict[str, int] = {}
+    for i in range(max(len(padded) - size + 1, 1)):
+        gram = padded[i:i + size]
+        counts[gram] = counts.get(gram, 0) + 1
+    return counts
+
+
+def _levenshtein(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def fuzzy_one(candidates: list[str], wanted: str, min_score: float) -> str | None:
+    for size in (3, 2):
+        target = _grams(wanted, size)
+        norm_t = sum(v * v for v in target.values()) ** 0.5
+        scored = []
+        for candidate in candidates:
+            grams = _grams(candidate, size)
+            dot = sum(count * grams.get(gram, 0) for gram, count in target.items())
+            norm_c = sum(v * v for v in grams.values()) ** 0.5
+            if dot and norm_t and norm_c:
+                scored.append(candidate)
+        if scored:
+            rescored = sorted(((1 - _levenshtein(c.lower(), wanted.lower()) / max(len(c), len(wanted)), c)
+                               for c in scored), reverse=True)
+            best_score, best = rescored[0]
+            return best if best_score >= min_score else None
+    return None

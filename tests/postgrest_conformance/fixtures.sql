@@ -1,0 +1,79 @@
+-- Conformance fixture schema (database pgrst_conformance only; roles are conformance-only).
+do $$ begin
+  if not exists (select from pg_roles where rolname = 'pgrst_conf_authenticator') then
+    create role pgrst_conf_authenticator login noinherit password 'conformance'; end if;
+  if not exists (select from pg_roles where rolname = 'pgrst_conf_anon') then create role pgrst_conf_anon nologin; end if;
+  if not exists (select from pg_roles where rolname = 'pgrst_conf_user') then create role pgrst_conf_user nologin; end if;
+  if not exists (select from pg_roles where rolname = 'pgrst_conf_outsider') then create role pgrst_conf_outsider nologin; end if;
+end $$;
+grant pgrst_conf_anon, pgrst_conf_user to pgrst_conf_authenticator;
+
+drop schema if exists api cascade;
+drop schema if exists other cascade;
+create schema api;
+create schema other;
+grant usage on schema api, other to pgrst_conf_anon, pgrst_conf_user;
+alter default privileges revoke execute on functions from public;
+
+create table api.items (id int primary key, name text not null, qty int);
+insert into api.items select i, 'item ' || i, i * 10 from generate_series(1, 10) i;
+update api.items set qty = null where id = 10;
+create view api.items_view as select id, name from api.items;
+create table api.secrets (id int primary key, secret text);
+insert into api.secrets values (1, 'hidden');
+create table api.notes (id int generated always as identity primary key, body text unique, owner text);
+grant select on api.items, api.items_view to pgrst_conf_anon;
+grant select, insert, update, delete on api.items, api.items_view, api.secrets, api.notes to pgrst_conf_user;
+grant select, insert, update, delete on api.notes to pgrst_conf_anon;
+
+create function api.void_fn() returns void language sql as $$ select $$;
+create function api.add(a int, b int) returns int language sql immutable as $$ select a + b $$;
+create function api.greet(name text, greeting text default 'hello') returns text language sql stable
+  as $$ select greeting || ', ' || name $$;
+create function api.list_items() returns setof api.items language sql stable as $$ select * from api.items order by id $$;
+create function api.over(a int) returns int language sql immutable as $$ select a $$;
+create function api.over(a int, b int default 0) returns int language sql immutable as $$ select a + b $$;
+create function api.add_note(body text) returns void language sql volatile
+  as $$ insert into api.notes (body) values (body) $$;
+create function api.set_cookies() returns void language plpgsql security definer as $$
+begin
+  perform set_config('response.headers',
+    '[{"Set-Cookie": "a=1; Path=/"}, {"Set-Cookie": "b=2; Path=/"}, {"Cache-Control": "no-store"}]', true);
+end $$;
+create function api.accepted() returns text language plpgsql as $$
+begin perform set_config('response.status', '202', true); return 'queued'; end $$;
+create function api.bad_headers() returns void language plpgsql as $$
+begin perform set_config('response.headers', '{"a": 1}', true); end $$;
+create function api.bad_status() returns void language plpgsql as $$
+begin perform set_config('response.status', 'abc', true); end $$;
+create function api.pt402() returns void language plpgsql as $$
+begin raise sqlstate 'PT402' using message = 'Payment needed', detail = 'pay first', hint = 'use a card'; end $$;
+create function api.pt401() returns void language plpgsql as $$
+begin raise sqlstate 'PT401' using message = 'Invalid user or password'; end $$;
+create function api.boom() returns void language plpgsql as $$ begin raise exception 'boom'; end $$;
+create function api.headers_then_fail() returns void language plpgsql as $$
+begin perform set_config('response.headers', '[{"X-Leak": "yes"}]', true); raise exception 'failed'; end $$;
+create function api.whoami() returns json language sql stable as $$
+  select json_build_object(
+    'role', current_user, 'claims', current_setting('request.jwt.claims', true)::json,
+    'method', current_setting('request.method', true), 'path', current_setting('request.path', true),
+    'headers', current_setting('request.headers', true)::json,
+    'cookies', current_setting('request.cookies', true)::json,
+    'greeting', current_setting('app.settings.greeting', true), 'search_path', current_setting('search_path'),
+    'read_only', current_setting('transaction_read_only'), 'pre', current_setting('conformance.pre', true))
+$$;
+create function api.pre_req() returns void language plpgsql as $$
+begin
+  perform set_config('conformance.pre', 'ran', true);
+  if current_setting('request.headers', true)::json->>'x-block' = 'yes' then
+    raise sqlstate 'PT403' using message = 'Blocked by db-pre-request';
+  end if;
+end $$;
+create function other.where_am_i() returns text language sql stable as $$ select 'other' $$;
+create table other.things (id int primary key);
+insert into other.things values (1), (2);
+grant select on other.things to pgrst_conf_anon, pgrst_conf_user;
+
+grant execute on all functions in schema api, other to pgrst_conf_anon, pgrst_conf_user;
+comment on schema api is 'Conformance API';
+notify pgrst, 'reload schema';

@@ -1,0 +1,204 @@
+"""Contract: functions under /rpc, request settings, response control from SQL, profiles."""
+
+import jwt
+
+from .conftest import SECRET
+
+JSON = "application/json; charset=utf-8"
+
+
+def user():
+    return {"Authorization": "Bearer " + jwt.encode({"role": "pgrst_conf_user"}, SECRET, algorithm="HS256")}
+
+
+def test_void_is_204_without_body_or_content_type(s):
+    """A void function: 204, empty body, no Content-Type."""
+    r = s.post("/rpc/void_fn")
+    assert r.status_code == 204
+    assert r.text == ""
+    assert "Content-Type" not in r.headers
+
+
+def test_scalar_is_bare_json(s):
+    """Scalar result: the bare JSON value with application/json; charset=utf-8."""
+    r = s.post("/rpc/add", json={"a": 2, "b": 3})
+    assert r.status_code == 200
+    assert r.text == "5"
+    assert r.headers["Content-Type"] == JSON
+
+
+def test_default_parameter_is_optional(s):
+    """Parameters with a default are optional; named arguments by key."""
+    assert s.post("/rpc/greet", json={"name": "ann"}).json() == "hello, ann"
+    assert s.post("/rpc/greet", json={"name": "ann", "greeting": "hi"}).json() == "hi, ann"
+
+
+def test_set_is_array(s):
+    """Set-returning function: a JSON array."""
+    body = s.post("/rpc/list_items").json()
+    assert isinstance(body, list) and len(body) == 10 and body[0] == {"id": 1, "name": "item 1", "qty": 10}
+
+
+def test_missing_content_type_counts_as_json_and_empty_body_as_object(s):
+    """No Content-Type is JSON; an empty body is {}."""
+    assert s.post("/rpc/add", data='{"a":1,"b":1}').text == "2"
+    assert s.post("/rpc/void_fn", data="").status_code == 204
+
+
+def test_invalid_json_is_pgrst102(s):
+    """Invalid JSON body: 400 PGRST102."""
+    r = s.post("/rpc/add", data="{nope", headers={"Content-Type": "application/json"})
+    assert r.status_code == 400
+    assert r.json()["code"] == "PGRST102"
+
+
+def test_extra_key_is_pgrst202(s):
+    """Unknown key set: 404 PGRST202 with PostgREST's message and details."""
+    r = s.post("/rpc/add", json={"a": 1, "b": 2, "c": 3})
+    assert r.status_code == 404
+    body = r.json()
+    assert body["code"] == "PGRST202"
+    assert body["message"] == "Could not find the function api.add(a, b, c) in the schema cache"
+    assert body["details"] == ("Searched for the function api.add with parameters a, b, c or with a single unnamed "
+                               "json/jsonb parameter, but no matches were found in the schema cache.")
+
+
+def test_missing_required_key_is_pgrst202(s):
+    """Missing required key: 404 PGRST202."""
+    r = s.post("/rpc/add", json={"a": 1})
+    assert r.status_code == 404
+    assert r.json()["message"] == "Could not find the function api.add(a) in the schema cache"
+
+
+def test_unknown_function_without_parameters(s):
+    """Unknown function, no keys: '... without parameters ...'."""
+    r = s.post("/rpc/nope_nothing_like_it")
+    assert r.status_code == 404
+    assert r.json()["message"] == "Could not find the function api.nope_nothing_like_it without parameters in the schema cache"
+
+
+def test_overload_ambiguity_is_pgrst203(s):
+    """Two overloads match: 300 PGRST203."""
+    r = s.post("/rpc/over", json={"a": 1})
+    assert r.status_code == 300
+    assert r.json()["code"] == "PGRST203"
+
+
+def test_overload_resolved_by_keys(s):
+    """The overload is chosen by the set of keys."""
+    assert s.post("/rpc/over", json={"a": 1, "b": 2}).json() == 3
+
+
+def test_get_query_arguments(s):
+    """GET /rpc/f?a=1: query parameters are arguments cast to the parameter type."""
+    r = s.get("/rpc/add?a=4&b=5")
+    assert r.status_code == 200 and r.json() == 9
+
+
+def test_get_filters_the_result(s):
+    """GET /rpc/f?col=op.val filters a set result."""
+    assert [row["id"] for row in s.get("/rpc/list_items?id=lt.3").json()] == [1, 2]
+
+
+def test_delete_on_rpc_is_pgrst101(s):
+    """Methods other than GET/HEAD/POST/OPTIONS on /rpc: 405 PGRST101."""
+    r = s.delete("/rpc/add")
+    assert r.status_code == 405
+    assert r.json()["code"] == "PGRST101"
+    assert r.json()["message"] == "Cannot use the DELETE method on RPC"
+
+
+def test_volatile_post_can_write(s):
+    """POST /rpc of a VOLATILE function runs read-write."""
+    assert s.post("/rpc/add_note", json={"body": "from rpc"}, headers=user()).status_code == 204
+
+
+def test_get_rpc_is_read_only_25006_405(s):
+    """GET runs read-only: a write gives 25006, HTTP 405."""
+    r = s.get("/rpc/add_note?body=x", headers=user())
+    assert r.status_code == 405
+    assert r.json()["code"] == "25006"
+
+
+def test_stable_post_is_read_only(s):
+    """POST of a non-VOLATILE function runs read-only."""
+    assert s.post("/rpc/whoami").json()["read_only"] == "on"
+
+
+def test_request_settings(s):
+    """role, request.method/path/headers/cookies, app.settings.*, search_path, pre-request."""
+    body = s.post("/rpc/whoami?x=1", headers={"X-Custom": "Yes"}, cookies={"c1": "v1"}).json()
+    assert body["method"] == "POST"
+    assert body["path"] == "/rpc/whoami"
+    assert body["headers"]["x-custom"] == "Yes"
+    assert "cookie" not in body["headers"]
+    assert body["cookies"] == {"c1": "v1"}
+    assert body["greeting"] == "hi"
+    assert body["search_path"] == '"api", "public"'
+    assert body["pre"] == "ran"
+
+
+def test_pre_request_can_refuse(s):
+    """db-pre-request runs before the main query; its error is the response."""
+    r = s.post("/rpc/whoami", headers={"X-Block": "yes"})
+    assert r.status_code == 403
+    assert r.json()["message"] == "Blocked by db-pre-request"
+
+
+def test_response_headers_two_set_cookie(s):
+    """response.headers: every entry sent, two Set-Cookie give two headers."""
+    r = s.post("/rpc/set_cookies")
+    assert r.status_code == 204
+    assert r.raw.headers.getlist("Set-Cookie") == ["a=1; Path=/", "b=2; Path=/"]
+    assert r.headers["Cache-Control"] == "no-store"
+
+
+def test_response_status(s):
+    """response.status replaces the status."""
+    r = s.post("/rpc/accepted")
+    assert r.status_code == 202 and r.json() == "queued"
+
+
+def test_bad_response_headers_pgrst111(s):
+    """response.headers not an array of one-key objects: 500 PGRST111."""
+    r = s.post("/rpc/bad_headers")
+    assert r.status_code == 500 and r.json()["code"] == "PGRST111"
+
+
+def test_bad_response_status_pgrst112(s):
+    """response.status not an integer: 500 PGRST112."""
+    r = s.post("/rpc/bad_status")
+    assert r.status_code == 500 and r.json()["code"] == "PGRST112"
+
+
+def test_headers_rolled_back_on_error(s):
+    """On error response.headers are not sent."""
+    r = s.post("/rpc/headers_then_fail")
+    assert r.status_code == 400 and "X-Leak" not in r.headers
+
+
+def test_content_profile_picks_schema_for_post(s):
+    """Content-Profile picks the schema for POST; the response names it."""
+    r = s.post("/rpc/where_am_i", headers={"Content-Profile": "other"})
+    assert r.json() == "other"
+    assert r.headers["Content-Profile"] == "other"
+
+
+def test_accept_profile_picks_schema_for_get(s):
+    """Accept-Profile picks the schema for GET."""
+    assert s.get("/rpc/where_am_i", headers={"Accept-Profile": "other"}).json() == "other"
+
+
+def test_default_schema_is_first_and_named_when_several(s):
+    """The default schema is the first of db-schemas; Content-Profile sent when several are configured."""
+    assert s.get("/items?limit=1").headers["Content-Profile"] == "api"
+
+
+def test_unknown_profile_is_406_pgrst106(s):
+    """Profile not in db-schemas: 406 PGRST106 (14.x message and hint)."""
+    r = s.post("/rpc/void_fn", headers={"Content-Profile": "nope"})
+    assert r.status_code == 406
+    body = r.json()
+    assert body["code"] == "PGRST106"
+    assert body["message"] == "Invalid schema: nope"
+    assert body["hint"] == "Only the following schemas are exposed: api, other"

@@ -1,0 +1,140 @@
+"""Contract: tables and views (select, filters, order, limit/offset, Content-Range, object+json, writes)."""
+
+import jwt
+
+from .conftest import SECRET
+
+JSON = "application/json; charset=utf-8"
+
+
+def user(**extra):
+    return {"Authorization": "Bearer " + jwt.encode({"role": "pgrst_conf_user"}, SECRET, algorithm="HS256"), **extra}
+
+
+def ids(r):
+    return [row["id"] for row in r.json()]
+
+
+def test_get_table_array_and_content_range(s):
+    """GET /table: JSON array, application/json; charset=utf-8, Content-Range 0-9/*."""
+    r = s.get("/items")
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == JSON
+    assert r.headers["Content-Range"] == "0-9/*"
+    assert len(r.json()) == 10
+
+
+def test_empty_result_content_range(s):
+    """An empty result: [] with Content-Range */*."""
+    r = s.get("/items?id=gt.100")
+    assert r.json() == [] and r.headers["Content-Range"] == "*/*"
+
+
+def test_select_columns(s):
+    """select=a,b picks columns."""
+    assert s.get("/items?select=id,name&id=eq.1").json() == [{"id": 1, "name": "item 1"}]
+
+
+def test_filters(s):
+    """eq, neq, gt, gte, lt, lte, like, ilike, in, is, not."""
+    assert ids(s.get("/items?id=eq.3")) == [3]
+    assert len(s.get("/items?id=neq.3").json()) == 9
+    assert ids(s.get("/items?id=gt.8")) == [9, 10]
+    assert ids(s.get("/items?id=gte.9")) == [9, 10]
+    assert ids(s.get("/items?id=lt.2")) == [1]
+    assert ids(s.get("/items?id=lte.2")) == [1, 2]
+    assert ids(s.get("/items?name=like.*m 1*&order=id")) == [1, 10]
+    assert ids(s.get("/items?name=ilike.ITEM 2")) == [2]
+    assert ids(s.get("/items?id=in.(1,3,5)")) == [1, 3, 5]
+    assert ids(s.get("/items?qty=is.null")) == [10]
+    assert ids(s.get("/items?id=not.lt.10")) == [10]
+
+
+def test_filters_are_anded(s):
+    """Several filters are ANDed."""
+    assert ids(s.get("/items?id=gt.2&id=lt.5")) == [3, 4]
+
+
+def test_order_limit_offset(s):
+    """order=col.desc, limit, offset; Content-Range follows offset."""
+    r = s.get("/items?order=id.desc&limit=2&offset=1")
+    assert ids(r) == [9, 8]
+    assert r.headers["Content-Range"] == "1-2/*"
+
+
+def test_view(s):
+    """Views are readable like tables."""
+    assert s.get("/items_view?id=eq.2").json() == [{"id": 2, "name": "item 2"}]
+
+
+def test_unknown_table_pgrst205(s):
+    """Unknown table: 404 PGRST205 (13.0+)."""
+    r = s.get("/nothing_here_at_all")
+    assert r.status_code == 404
+    assert r.json()["code"] == "PGRST205"
+    assert r.json()["message"] == "Could not find the table 'api.nothing_here_at_all' in the schema cache"
+
+
+def test_object_json_one_row(s):
+    """Accept vnd.pgrst.object+json with one row: the object."""
+    r = s.get("/items?id=eq.1", headers={"Accept": "application/vnd.pgrst.object+json"})
+    assert r.status_code == 200
+    assert r.json() == {"id": 1, "name": "item 1", "qty": 10}
+    assert r.headers["Content-Type"] == "application/vnd.pgrst.object+json; charset=utf-8"
+
+
+def test_object_json_many_rows_pgrst116(s):
+    """vnd.pgrst.object+json with several rows: 406 PGRST116."""
+    r = s.get("/items", headers={"Accept": "application/vnd.pgrst.object+json"})
+    assert r.status_code == 406
+    assert r.json()["code"] == "PGRST116"
+    assert r.json()["message"] == "Cannot coerce the result to a single JSON object"
+    assert r.json()["details"] == "The result contains 10 rows"
+
+
+def test_post_minimal_201(s):
+    """POST inserts: 201 with an empty body by default."""
+    r = s.post("/notes", json={"body": "minimal"}, headers=user())
+    assert r.status_code == 201 and r.text == ""
+
+
+def test_post_representation_array(s):
+    """POST of an array with Prefer: return=representation returns the rows."""
+    r = s.post("/notes?select=body", json=[{"body": "r1"}, {"body": "r2"}],
+               headers=user(Prefer="return=representation"))
+    assert r.status_code == 201
+    assert r.json() == [{"body": "r1"}, {"body": "r2"}]
+
+
+def test_patch_with_filter(s):
+    """PATCH with filters updates matching rows; representation returns them."""
+    s.post("/notes", json={"body": "patch me"}, headers=user())
+    r = s.patch("/notes?body=eq.patch me", json={"owner": "ann"}, headers=user(Prefer="return=representation"))
+    assert r.status_code == 200
+    assert [row["owner"] for row in r.json()] == ["ann"]
+    assert s.patch("/notes?body=eq.patch me", json={"owner": "bob"}, headers=user()).status_code == 204
+
+
+def test_delete_with_filter(s):
+    """DELETE with filters; 204 without representation."""
+    s.post("/notes", json={"body": "delete me"}, headers=user())
+    assert s.delete("/notes?body=eq.delete me", headers=user()).status_code == 204
+    assert s.get("/notes?body=eq.delete me", headers=user()).json() == []
+
+
+def test_unique_violation_409(s):
+    """23505 unique violation: 409."""
+    s.post("/notes", json={"body": "dup"}, headers=user())
+    r = s.post("/notes", json={"body": "dup"}, headers=user())
+    assert r.status_code == 409 and r.json()["code"] == "23505"
+
+
+def test_get_is_read_only(s):
+    """GET/HEAD run read-only."""
+    assert s.get("/rpc/whoami").json()["read_only"] == "on"
+
+
+def test_head_has_no_body(s):
+    """HEAD: headers only."""
+    r = s.head("/items")
+    assert r.status_code == 200 and r.text == "" and r.headers["Content-Range"] == "0-9/*"
