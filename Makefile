@@ -64,7 +64,7 @@ tutorial: secret up migrate seed  ## THE MAIN JOB: run every chapter against the
 lab: secret up migrate seed  ## Open JupyterLab on notebooks/ with the stack up
 	@$(VENV)/bin/jupyter lab notebooks/
 
-test: reset secret up  ## Every test: the chapters under strict nbval (in order), then tests/
+test: reset secret up migrate seed  ## Every test: from an empty database, the chapters under strict nbval (in order), then tests/
 	@$(MAKE) --no-print-directory test-notebooks test-stack
 
 test-notebooks: setup
