@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -215,3 +217,49 @@ def stop() -> bool:
         say("stopped Caddy")
         return True
     return False
+
+
+@contextlib.contextmanager
+def reloaded(caddyfile: Path, variables: dict[str, str] | None = None):
+    """Serve another Caddyfile for the duration of a `with` block, then always reload the normal one."""
+    variables = config.settings() if variables is None else variables
+    reload(variables, caddyfile=caddyfile)
+    try:
+        yield
+    finally:
+        reload(variables)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def scratch(caddyfile: Path, folder: Path = config.BUILD_DIR / "scratch-caddy"):
+    """A second, throwaway Caddy serving `caddyfile` on free ports, in front of the same PostgREST.
+
+    The shared Caddy is never touched. Yields the scratch gateway's base URL."""
+    port, admin = free_port(), free_port()
+    variables = {**config.settings(), "CADDY_HTTP_PORT": str(port), "NATIVE_CADDY_ADMIN_PORT": str(admin)}
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **environment(variables), "XDG_DATA_HOME": str(folder), "XDG_CONFIG_HOME": str(folder)}
+    with open(folder / "caddy.log", "ab") as log:
+        process = subprocess.Popen(
+            [str(binary_path()), "run", "--config", str(caddyfile), "--adapter", "caddyfile"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        proc.wait_for_port(port, 10, process, "scratch caddy")
+        yield f"http://localhost:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -47,3 +47,16 @@ def query(sql: str, params=None) -> list[tuple]:
     with connect() as conn:
         cursor = conn.execute(sql, params)
         return cursor.fetchall() if cursor.description else []
+
+
+def connect_as_authenticator(autocommit: bool = True) -> psycopg.Connection:
+    """Log in as PostgREST does (the authenticator role), to replay its per-request steps by hand."""
+    env = postgres.superuser_env()
+    return psycopg.connect(
+        host=env["PGHOST"],
+        port=env["PGPORT"],
+        dbname=env["PGDATABASE"],
+        user="authenticator",
+        password=config.settings()["PGRST_AUTHENTICATOR_PASS"],
+        autocommit=autocommit,
+    )

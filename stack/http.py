@@ -112,3 +112,20 @@ def login(username: str = "demo", password: str = "demo", session: requests.Sess
         headers={"Content-Profile": "auth"},
         timeout=10,
     )
+
+
+def refused_by(response: requests.Response) -> str:
+    """Which layer refused a request: "Caddy", "PostgREST", or "" when nothing refused it.
+
+    caddy-jwt refuses with 401, an empty body and no WWW-Authenticate; PostgREST always
+    explains an error in a JSON body that carries a `code`.
+    """
+    if response.status_code < 400:
+        return ""
+    if not response.content and "WWW-Authenticate" not in response.headers:
+        return "Caddy"
+    try:
+        body = response.json()
+    except ValueError:
+        return "?"
+    return "PostgREST" if isinstance(body, dict) and "code" in body else "?"
