@@ -110,13 +110,23 @@ def migrate(folder: Path = config.MIGRATIONS_DIR) -> list[str]:
     todo = pending(folder)
     if not todo:
         say(f"{label(folder)}: nothing to apply")
+        start_postgrest_when_possible()
         return []
     for path in todo:
         apply_file(path, variables)
     # ALTER SYSTEM only reaches new sessions after a reload; PostgREST reloads its schema cache on NOTIFY.
     say("reloading PostgreSQL's configuration and PostgREST's schema cache")
     db.psql("-q", "-c", "select pg_reload_conf()", "-c", "notify pgrst, 'reload schema'")
+    start_postgrest_when_possible()
     return [label(path) for path in todo]
+
+
+def start_postgrest_when_possible() -> None:
+    """On a fresh native stack PostgREST waits for the login role the first migration creates."""
+    from . import runtime, services
+
+    if not runtime.uses_compose():
+        services.start_postgrest_if_it_can_log_in(config.settings())
 
 
 def seed() -> list[str]:

@@ -190,5 +190,16 @@ def restart(variables: dict[str, str]) -> None:
     start(variables)
 
 
+def role_can_log_in(uri: str) -> bool:
+    """Whether the database accepts this URI's role and password (PostgREST's own first question)."""
+    import psycopg
+
+    try:
+        psycopg.connect(uri, connect_timeout=5).close()
+    except psycopg.OperationalError:
+        return False
+    return True
+
+
 def psql_command(*args: str) -> list[str]:
     return [tool("psql"), "-X", *args]

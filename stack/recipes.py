@@ -2,21 +2,137 @@
 
 Chapters before the hardening chapter call use("page"); the hardening chapter and those
 after it call use("hardened"). Switching is idempotent and works in both directions, so
-every chapter reruns on its own. (Implemented with the hardening chapter, issue 5.)
+every chapter reruns on its own.
+
+A recipe has two halves, each read from the running stack, never remembered here:
+- the database: migrations/hardening/up.sql or down.sql, run like a migration (psql with
+  ON_ERROR_STOP, $VAR substitution) but not recorded as one; up.sql marks the auth schema
+  with a comment, down.sql removes it;
+- the gateway: stack/caddy/Caddyfile.hardened or the page's Caddyfile, loaded into the
+  running Caddy; the hardened one sets `vars recipe hardened`, visible in Caddy's config.
+`make up` always starts Caddy with the page's Caddyfile, so after a Caddy restart use()
+notices the gateway half is missing and loads it again.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+from . import caddy, config, db, migrate, runtime
+from .errors import StackError
+from .proc import say
+
 RECIPES = ("page", "hardened")
+HARDENING_DIR = config.MIGRATIONS_DIR / "hardening"
+SQL = {"hardened": HARDENING_DIR / "up.sql", "page": HARDENING_DIR / "down.sql"}
+CADDYFILES = {"hardened": config.STACK_DIR / "caddy" / "Caddyfile.hardened", "page": config.CADDYFILE}
+MARKER = "recipe: hardened"
 
 
-def current() -> str:
+def database_recipe() -> str:
+    marker = db.query("select obj_description('auth'::regnamespace, 'pg_namespace')")[0][0]
+    return "hardened" if marker == MARKER else "page"
+
+
+def gateway_config() -> dict:
+    """The running Caddy's JSON configuration, from its admin API."""
+    if runtime.uses_compose():
+        # The admin endpoint listens inside the container only.
+        out = subprocess.run(
+            runtime.compose_command("exec", "-T", "caddy", "wget", "-qO-", "http://localhost:2019/config/"),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return json.loads(out or "null") or {}
+    response = requests.get(f"http://localhost:{config.ports().caddy_admin}/config/", timeout=5)
+    response.raise_for_status()
+    return response.json() or {}
+
+
+def gateway_recipe() -> str:
+    servers = gateway_config().get("apps", {}).get("http", {}).get("servers", {})
+    for server in servers.values():
+        for route in server.get("routes", []):
+            for handler in route.get("handle", []):
+                if handler.get("handler") == "vars" and handler.get("recipe") == "hardened":
+                    return "hardened"
     return "page"
 
 
+def parts() -> dict[str, str]:
+    """Each half's recipe, e.g. {"database": "hardened", "gateway": "page"} after a Caddy restart."""
+    return {"database": database_recipe(), "gateway": gateway_recipe()}
+
+
+def current() -> str:
+    """The recipe in force: "page" or "hardened", or "mixed" when the two halves disagree."""
+    database, gateway = parts().values()
+    return database if database == gateway else "mixed"
+
+
+def apply_sql(recipe: str) -> None:
+    path = SQL[recipe]
+    variables = config.compose_services()["postgres"]["environment"]
+    result = db.psql(
+        "-v", "ON_ERROR_STOP=1", "-q", "-f", "-", input=migrate.substitute(path.read_text(), variables), check=False
+    )
+    if result.returncode != 0:
+        raise migrate.failure(migrate.label(path), result.stderr)
+
+
+def wait_for_schema_cache(recipe: str, timeout: float = 5) -> None:
+    """Until PostgREST has reloaded its schema cache (it names the auth schema by its comment)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = requests.get(
+            f"http://localhost:{config.ports().gateway}/rest/", headers={"Accept-Profile": "auth"}, timeout=5
+        )
+        if response.ok and (response.json().get("info", {}).get("title") == MARKER) == (recipe == "hardened"):
+            return
+        time.sleep(0.05)
+    raise StackError(f"PostgREST did not reload its schema cache within {timeout:.0f} s.", "read `make logs`")
+
+
+def load_caddyfile(recipe: str) -> None:
+    path: Path = CADDYFILES[recipe]
+    if runtime.uses_compose():
+        # The container has the page's Caddyfile baked in; send the other one over stdin.
+        result = subprocess.run(
+            runtime.compose_command(
+                "exec",
+                "-T",
+                "caddy",
+                "sh",
+                "-c",
+                "cat > /tmp/Caddyfile.recipe && caddy reload --config /tmp/Caddyfile.recipe --adapter caddyfile",
+            ),
+            input=path.read_text(),
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise StackError(f"caddy reload failed: {result.stderr.strip()}", "read `make logs`")
+        return
+    caddy.reload(config.settings(), caddyfile=path)
+
+
 def use(recipe: str) -> str:
+    """Bring both halves to ``recipe``; does nothing for a half that is already there."""
     if recipe not in RECIPES:
         raise ValueError(f"recipe must be one of {RECIPES}")
-    if recipe != "page":
-        raise NotImplementedError("the hardened recipe arrives with the hardening chapter")
+    if database_recipe() != recipe:
+        say(f"database: applying {migrate.label(SQL[recipe])}")
+        apply_sql(recipe)
+        wait_for_schema_cache(recipe)
+    if gateway_recipe() != recipe:
+        say(f"gateway: loading {migrate.label(CADDYFILES[recipe])}")
+        load_caddyfile(recipe)
+    if current() != recipe:
+        raise StackError(f"the stack is {parts()} after switching to {recipe!r}.", "read `make logs`")
     return recipe

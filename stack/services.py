@@ -32,7 +32,12 @@ def postgrest_url(variables: dict[str, str] | None = None) -> str:
 
 
 def wait_healthy(variables: dict[str, str], timeout: float = 20) -> float:
-    """Until the OpenAPI root answers through the gateway (so all three are serving)."""
+    """Until the OpenAPI root answers through the gateway (so all three are serving).
+
+    Before the migrations PostgREST cannot run yet (see up), and Caddy answering is all there is."""
+    if not runtime.uses_compose() and not proc.running_pid("postgrest"):
+        proc.wait_for_port(config.ports(variables).gateway, timeout, name="caddy")
+        return 0.0
     started = time.monotonic()
     deadline = started + timeout
     last = ""
@@ -62,6 +67,18 @@ def preflight(variables: dict[str, str]) -> None:
         proc.require_free_port(p.caddy_admin, "Caddy's admin endpoint", "NATIVE_CADDY_ADMIN_PORT")
 
 
+def start_postgrest_if_it_can_log_in(variables: dict[str, str]) -> bool:
+    """PostgREST exits when the database refuses its login role, which a fresh database does until
+    `make migrate` creates it; so it starts once that works (migrate calls this again)."""
+    if proc.running_pid("postgrest"):
+        return True
+    if not postgres.role_can_log_in(config.native_environment("postgrest", variables)["PGRST_DB_URI"]):
+        say("PostgREST starts once its login role exists: run `make migrate` (it starts it)")
+        return False
+    postgrest.start(variables)
+    return True
+
+
 def up() -> None:
     started = time.monotonic()
     variables = checked_settings()
@@ -71,7 +88,7 @@ def up() -> None:
     else:
         preflight(variables)
         postgres.start(variables)
-        postgrest.start(variables)
+        start_postgrest_if_it_can_log_in(variables)
         caddy.start(variables)
     wait_healthy(variables)
     say(

@@ -45,3 +45,29 @@ def elsewhere(tmp_path) -> dict[str, str]:
         "NATIVE_POSTGRES_PORT": str(free_port()),
         "NATIVE_CADDY_ADMIN_PORT": str(free_port()),
     }
+
+
+# --- Figures (issue 5): what the hostile-input, load and fault tests measured ---
+
+FIGURES: dict[str, dict] = {}
+FIGURES_FILE = config.BUILD_DIR / "test-figures.json"
+
+
+@pytest.fixture(scope="session")
+def figures() -> dict[str, dict]:
+    """Tests put their figures here; the run prints them at the end and writes FIGURES_FILE."""
+    return FIGURES
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus):
+    if not FIGURES:
+        return
+    import json
+
+    terminalreporter.section("figures")
+    for group, values in FIGURES.items():
+        shown = ", ".join(f"{name} {value}" for name, value in values.items())
+        terminalreporter.write_line(f"{group}: {shown}")
+    FIGURES_FILE.parent.mkdir(parents=True, exist_ok=True)
+    FIGURES_FILE.write_text(json.dumps(FIGURES, indent=2, sort_keys=True) + "\n")
+    terminalreporter.write_line(f"written to {FIGURES_FILE}")

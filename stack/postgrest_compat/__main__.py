@@ -1,4 +1,9 @@
-"""Entry point: read PGRST_* settings, then serve; a bad configuration exits 1 like PostgREST."""
+"""Entry point: read PGRST_* settings, then serve; a bad configuration exits 1 like PostgREST.
+
+A database that cannot be reached does not stop the server: it answers 503 and retries until it
+can connect (see Server.recover in app.py). A database that refuses the login role stops it with
+exit 1, as it stops PostgREST.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +13,13 @@ import sys
 from .settings import ConfigError, from_environment
 
 
-def check_database(uri: str) -> str | None:
-    """PostgREST exits at once when the database refuses its credentials; an unreachable
-    database is retried instead (requests get 503 until it answers)."""
-    import psycopg
+def check_uri(uri: str) -> str | None:
+    """An unparsable db-uri is a configuration error (exit 1); reachability is checked later, with retries."""
+    from psycopg.conninfo import conninfo_to_dict
 
     try:
-        psycopg.connect(uri, connect_timeout=5).close()
-    except psycopg.OperationalError as error:
-        text = str(error)
-        if "authentication failed" in text or "does not exist" in text or "no password supplied" in text:
-            return f"Failed to connect to the database: {text.strip()}"
-    except psycopg.ProgrammingError as error:  # an unparsable db-uri
+        conninfo_to_dict(uri)
+    except Exception as error:  # psycopg raises ProgrammingError; anything else is as fatal
         return f"Invalid db-uri: {error}"
     return None
 
@@ -30,7 +30,7 @@ def main() -> int:
     except ConfigError as error:
         print(error, file=sys.stderr, flush=True)
         return 1
-    failure = check_database(settings.db_uri)
+    failure = check_uri(settings.db_uri)
     if failure:
         print(failure, file=sys.stderr, flush=True)
         return 1
@@ -39,9 +39,25 @@ def main() -> int:
     from .app import create_app
 
     app = create_app(settings)
-    uvicorn.run(app, host=settings.server_host, port=settings.server_port, log_level="warning",
-                access_log=False, server_header=False, date_header=True, lifespan="on")
-    return getattr(app.state, "exit_code", 0)
+    # loop and http stay "auto": uvloop and httptools (requirements.txt) when installed
+    try:
+        run(uvicorn, app, settings)
+    except SystemExit:  # uvicorn's own exit when start-up fails; PostgREST's code is 1
+        return 1
+    return app.exit_code
+
+
+def run(uvicorn, app, settings) -> None:
+    uvicorn.run(
+        app,
+        host=settings.server_host,
+        port=settings.server_port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        date_header=True,
+        lifespan="on",
+    )
 
 
 if __name__ == "__main__":

@@ -18,8 +18,16 @@ from .settings import Settings
 
 LEEWAY = 30
 ALGORITHMS = ["HS256", "HS384", "HS512"]
-_OPTIONS = {"verify_signature": True, "verify_exp": False, "verify_nbf": False, "verify_iat": False,
-            "verify_aud": False, "verify_iss": False, "verify_sub": False, "verify_jti": False}
+_OPTIONS = {
+    "verify_signature": True,
+    "verify_exp": False,
+    "verify_nbf": False,
+    "verify_iat": False,
+    "verify_aud": False,
+    "verify_iss": False,
+    "verify_sub": False,
+    "verify_jti": False,
+}
 
 
 @dataclass(frozen=True)
@@ -85,10 +93,13 @@ def decode(token: str, settings: Settings, now: float | None = None) -> dict:
         raise errors.jwt_decode_error("JWT cryptographic operation failed") from None
     algorithm = header.get("alg")
     if algorithm == "none":
-        raise errors.jwt_decode_error("Wrong or unsupported encoding algorithm",
-                                      "JWT is unsecured but expected 'alg' was not 'none'")
+        raise errors.jwt_decode_error(
+            "Wrong or unsupported encoding algorithm", "JWT is unsecured but expected 'alg' was not 'none'"
+        )
     if algorithm not in ALGORITHMS:
-        raise errors.jwt_decode_error("No suitable key or wrong key type", "No suitable key was found to decode the JWT")
+        raise errors.jwt_decode_error(
+            "No suitable key or wrong key type", "No suitable key was found to decode the JWT"
+        )
     try:
         payload = jwt.api_jws.decode(token, settings.jwt_secret, algorithms=ALGORITHMS)
     except jwt.PyJWTError:

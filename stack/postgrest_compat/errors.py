@@ -17,11 +17,15 @@ class ApiError(Exception):
         self.headers = list(headers or [])
 
     def body(self) -> bytes:
-        return json.dumps({"code": self.code, "details": self.details, "hint": self.hint,
-                           "message": self.message}, separators=(",", ":"), ensure_ascii=False).encode()
+        return json.dumps(
+            {"code": self.code, "details": self.details, "hint": self.hint, "message": self.message},
+            separators=(",", ":"),
+            ensure_ascii=False,
+        ).encode()
 
 
 # ---- JWT (PGRST3xx) ---------------------------------------------------------------------------
+
 
 def _invalid_token(message: str) -> list[tuple[str, str]]:
     return [("WWW-Authenticate", f'Bearer error="invalid_token", error_description={json.dumps(message)}')]
@@ -45,6 +49,7 @@ def secret_missing() -> ApiError:
 
 # ---- connection (PGRST0xx) --------------------------------------------------------------------
 
+
 def connection_error(details: str | None) -> ApiError:
     return ApiError(503, "PGRST000", "Database connection error. Retrying the connection.", details)
 
@@ -63,6 +68,7 @@ def acquisition_timeout() -> ApiError:
 
 # ---- request (PGRST1xx) -----------------------------------------------------------------------
 
+
 def query_param_error(message: str, details: str) -> ApiError:
     return ApiError(400, "PGRST100", message, details)
 
@@ -76,8 +82,12 @@ def invalid_body(message: str) -> ApiError:
 
 
 def unacceptable_schema(schema: str, schemas) -> ApiError:
-    return ApiError(406, "PGRST106", f"Invalid schema: {schema}",
-                    hint="Only the following schemas are exposed: " + ", ".join(schemas))
+    return ApiError(
+        406,
+        "PGRST106",
+        f"Invalid schema: {schema}",
+        hint="Only the following schemas are exposed: " + ", ".join(schemas),
+    )
 
 
 def media_type_error(types: list[str]) -> ApiError:
@@ -85,8 +95,11 @@ def media_type_error(types: list[str]) -> ApiError:
 
 
 def guc_headers_error() -> ApiError:
-    return ApiError(500, "PGRST111", "response.headers guc must be a JSON array composed of objects "
-                                     "with a single key and a string value")
+    return ApiError(
+        500,
+        "PGRST111",
+        "response.headers guc must be a JSON array composed of objects with a single key and a string value",
+    )
 
 
 def guc_status_error() -> ApiError:
@@ -94,8 +107,9 @@ def guc_status_error() -> ApiError:
 
 
 def singularity_error(rows: int) -> ApiError:
-    return ApiError(406, "PGRST116", "Cannot coerce the result to a single JSON object",
-                    f"The result contains {rows} rows")
+    return ApiError(
+        406, "PGRST116", "Cannot coerce the result to a single JSON object", f"The result contains {rows} rows"
+    )
 
 
 def unsupported_method(method: str) -> ApiError:
@@ -108,24 +122,34 @@ def invalid_resource_path() -> ApiError:
 
 # ---- schema cache (PGRST2xx) ------------------------------------------------------------------
 
+
 def no_rpc(schema: str, name: str, keys: list[str], is_post: bool, hint: str | None) -> ApiError:
     func = f"{schema}.{name}"
     listed = ", ".join(keys)
     message_params = f"({listed})" if keys else " without parameters"
-    detail_params = (f" with parameter{'s' if len(keys) > 1 else ''} {listed}" if keys else " without parameters")
+    detail_params = f" with parameter{'s' if len(keys) > 1 else ''} {listed}" if keys else " without parameters"
     if is_post:
         detail_params += " or with a single unnamed json/jsonb parameter"
-    return ApiError(404, "PGRST202", f"Could not find the function {func}{message_params} in the schema cache",
-                    f"Searched for the function {func}{detail_params}, but no matches were found in the schema cache.",
-                    hint)
+    return ApiError(
+        404,
+        "PGRST202",
+        f"Could not find the function {func}{message_params} in the schema cache",
+        f"Searched for the function {func}{detail_params}, but no matches were found in the schema cache.",
+        hint,
+    )
 
 
 def ambiguous_rpc(functions) -> ApiError:
-    described = ", ".join(f"{f.schema}.{f.name}(" + ", ".join(f"{p.name} => {p.type}" for p in f.params) + ")"
-                          for f in functions)
-    return ApiError(300, "PGRST203", f"Could not choose the best candidate function between: {described}",
-                    hint="Try renaming the parameters or the function itself in the database so function "
-                         "overloading can be resolved")
+    described = ", ".join(
+        f"{f.schema}.{f.name}(" + ", ".join(f"{p.name} => {p.type}" for p in f.params) + ")" for f in functions
+    )
+    return ApiError(
+        300,
+        "PGRST203",
+        f"Could not choose the best candidate function between: {described}",
+        hint="Try renaming the parameters or the function itself in the database so function "
+        "overloading can be resolved",
+    )
 
 
 def column_not_found(relation: str, column: str) -> ApiError:
@@ -138,10 +162,19 @@ def table_not_found(schema: str, name: str, hint: str | None) -> ApiError:
 
 # ---- PostgreSQL errors ------------------------------------------------------------------------
 
+
 def status_for_sqlstate(state: str, message: str, authenticated: bool) -> int:
     """PostgREST's mapping (Error.hs mapSQLtoHTTP) for the pinned release."""
-    exact = {"23503": 409, "23505": 409, "25006": 405, "P0001": 400, "42P01": 404, "42P17": 500,
-             "53400": 500, "57P01": 503}
+    exact = {
+        "23503": 409,
+        "23505": 409,
+        "25006": 405,
+        "P0001": 400,
+        "42P01": 404,
+        "42P17": 500,
+        "53400": 500,
+        "57P01": 503,
+    }
     if state in exact:
         return exact[state]
     if state == "42501":
@@ -158,9 +191,28 @@ def status_for_sqlstate(state: str, message: str, authenticated: bool) -> int:
         except ValueError:
             return 500
         return code if 100 <= code <= 999 else 500
-    prefixes = {"08": 503, "09": 500, "0L": 403, "0P": 403, "25": 500, "28": 403, "2D": 500, "38": 500,
-                "39": 500, "3B": 500, "40": 500, "53": 503, "54": 500, "55": 500, "57": 500, "58": 500,
-                "F0": 500, "HV": 500, "P0": 500, "XX": 500}
+    prefixes = {
+        "08": 503,
+        "09": 500,
+        "0L": 403,
+        "0P": 403,
+        "25": 500,
+        "28": 403,
+        "2D": 500,
+        "38": 500,
+        "39": 500,
+        "3B": 500,
+        "40": 500,
+        "53": 503,
+        "54": 500,
+        "55": 500,
+        "57": 500,
+        "58": 500,
+        "F0": 500,
+        "HV": 500,
+        "P0": 500,
+        "XX": 500,
+    }
     return prefixes.get(state[:2], 400)
 
 
@@ -170,22 +222,42 @@ def _raise_pgrst(message: str, detail: str | None) -> ApiError:
         body = json.loads(message)
         assert isinstance(body, dict) and "code" in body and "message" in body
     except (ValueError, AssertionError):
-        return ApiError(500, "PGRST121", "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error",
-                        f"Invalid JSON value for MESSAGE: '{message}'",
-                        "MESSAGE must be a JSON object with obligatory keys: 'code', 'message' and optional keys: "
-                        "'details', 'hint'.")
+        return ApiError(
+            500,
+            "PGRST121",
+            "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error",
+            f"Invalid JSON value for MESSAGE: '{message}'",
+            "MESSAGE must be a JSON object with obligatory keys: 'code', 'message' and optional keys: "
+            "'details', 'hint'.",
+        )
     hint = "DETAIL must be a JSON object with obligatory keys: 'status', 'headers' and optional key: 'status_text'."
     if detail is None:
-        return ApiError(500, "PGRST121", "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error",
-                        "DETAIL is missing in the RAISE statement", hint)
+        return ApiError(
+            500,
+            "PGRST121",
+            "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error",
+            "DETAIL is missing in the RAISE statement",
+            hint,
+        )
     try:
         extra = json.loads(detail)
         assert isinstance(extra, dict) and "status" in extra and "headers" in extra
     except (ValueError, AssertionError):
-        return ApiError(500, "PGRST121", "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error",
-                        f"Invalid JSON value for DETAIL: '{detail}'", hint)
-    return ApiError(int(extra["status"]), str(body["code"]), str(body["message"]), body.get("details"),
-                    body.get("hint"), [(str(k), str(v)) for k, v in dict(extra["headers"]).items()])
+        return ApiError(
+            500,
+            "PGRST121",
+            "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error",
+            f"Invalid JSON value for DETAIL: '{detail}'",
+            hint,
+        )
+    return ApiError(
+        int(extra["status"]),
+        str(body["code"]),
+        str(body["message"]),
+        body.get("details"),
+        body.get("hint"),
+        [(str(k), str(v)) for k, v in dict(extra["headers"]).items()],
+    )
 
 
 def from_postgres(error, authenticated: bool) -> ApiError:

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from . import FOLLOWS
 
-MEDIA = ["application/json", "application/vnd.pgrst.object+json;nulls=stripped",
-         "application/vnd.pgrst.object+json", "text/csv"]
+MEDIA = [
+    "application/json",
+    "application/vnd.pgrst.object+json;nulls=stripped",
+    "application/vnd.pgrst.object+json",
+    "text/csv",
+]
 
-_TYPES = {"integer": ("integer", "integer"), "smallint": ("integer", "smallint"), "bigint": ("integer", "bigint"),
-          "boolean": ("boolean", None), "real": ("number", "real"), "double precision": ("number", "double precision"),
-          "numeric": ("number", "numeric"), "json": ("object", None), "jsonb": ("object", None)}
+_TYPES = {
+    "integer": ("integer", "integer"),
+    "smallint": ("integer", "smallint"),
+    "bigint": ("integer", "bigint"),
+    "boolean": ("boolean", None),
+    "real": ("number", "real"),
+    "double precision": ("number", "double precision"),
+    "numeric": ("number", "numeric"),
+    "json": ("object", None),
+    "jsonb": ("object", None),
+}
 
 
 def _property(column) -> dict:
@@ -28,34 +40,90 @@ def _property(column) -> dict:
     return prop
 
 
-def document(cache, schema: str, tables: set[str], functions: set[int], description: str | None,
-             host: str, port: int) -> dict:
+def document(
+    cache, schema: str, tables: set[str], functions: set[int], description: str | None, host: str, port: int
+) -> dict:
     title, _, rest = (description or "").partition("\n")
-    paths: dict = {"/": {"get": {"produces": ["application/openapi+json", "application/json"],
-                                 "responses": {"200": {"description": "OK"}},
-                                 "summary": "OpenAPI description (this document)", "tags": ["Introspection"]}}}
+    paths: dict = {
+        "/": {
+            "get": {
+                "produces": ["application/openapi+json", "application/json"],
+                "responses": {"200": {"description": "OK"}},
+                "summary": "OpenAPI description (this document)",
+                "tags": ["Introspection"],
+            }
+        }
+    }
     definitions: dict = {}
     parameters: dict = {
-        "preferParams": {"name": "Prefer", "description": "Preference", "required": False,
-                         "enum": ["params=single-object"], "in": "header", "type": "string"},
-        "preferReturn": {"name": "Prefer", "description": "Preference", "required": False,
-                         "enum": ["return=representation", "return=minimal", "return=none"], "in": "header",
-                         "type": "string"},
-        "preferCount": {"name": "Prefer", "description": "Preference", "required": False,
-                        "enum": ["count=none"], "in": "header", "type": "string"},
-        "select": {"name": "select", "description": "Filtering Columns", "required": False, "in": "query",
-                   "type": "string"},
-        "on_conflict": {"name": "on_conflict", "description": "On Conflict", "required": False, "in": "query",
-                        "type": "string"},
+        "preferParams": {
+            "name": "Prefer",
+            "description": "Preference",
+            "required": False,
+            "enum": ["params=single-object"],
+            "in": "header",
+            "type": "string",
+        },
+        "preferReturn": {
+            "name": "Prefer",
+            "description": "Preference",
+            "required": False,
+            "enum": ["return=representation", "return=minimal", "return=none"],
+            "in": "header",
+            "type": "string",
+        },
+        "preferCount": {
+            "name": "Prefer",
+            "description": "Preference",
+            "required": False,
+            "enum": ["count=none"],
+            "in": "header",
+            "type": "string",
+        },
+        "select": {
+            "name": "select",
+            "description": "Filtering Columns",
+            "required": False,
+            "in": "query",
+            "type": "string",
+        },
+        "on_conflict": {
+            "name": "on_conflict",
+            "description": "On Conflict",
+            "required": False,
+            "in": "query",
+            "type": "string",
+        },
         "order": {"name": "order", "description": "Ordering", "required": False, "in": "query", "type": "string"},
-        "range": {"name": "Range", "description": "Limiting and Pagination", "required": False, "in": "header",
-                  "type": "string"},
-        "rangeUnit": {"name": "Range-Unit", "description": "Limiting and Pagination", "required": False,
-                      "default": "items", "in": "header", "type": "string"},
-        "offset": {"name": "offset", "description": "Limiting and Pagination", "required": False, "in": "query",
-                   "type": "string"},
-        "limit": {"name": "limit", "description": "Limiting and Pagination", "required": False, "in": "query",
-                  "type": "string"},
+        "range": {
+            "name": "Range",
+            "description": "Limiting and Pagination",
+            "required": False,
+            "in": "header",
+            "type": "string",
+        },
+        "rangeUnit": {
+            "name": "Range-Unit",
+            "description": "Limiting and Pagination",
+            "required": False,
+            "default": "items",
+            "in": "header",
+            "type": "string",
+        },
+        "offset": {
+            "name": "offset",
+            "description": "Limiting and Pagination",
+            "required": False,
+            "in": "query",
+            "type": "string",
+        },
+        "limit": {
+            "name": "limit",
+            "description": "Limiting and Pagination",
+            "required": False,
+            "in": "query",
+            "type": "string",
+        },
     }
     for name in cache.table_names(schema):
         if name not in tables:
@@ -75,24 +143,55 @@ def document(cache, schema: str, tables: set[str], functions: set[int], descript
             if column.description:
                 parameters[key]["description"] = column.description
             row_filters.append({"$ref": f"#/parameters/{key}"})
-        parameters[f"body.{name}"] = {"name": name, "description": name, "required": False, "in": "body",
-                                      "schema": {"$ref": f"#/definitions/{name}"}}
+        parameters[f"body.{name}"] = {
+            "name": name,
+            "description": name,
+            "required": False,
+            "in": "body",
+            "schema": {"$ref": f"#/definitions/{name}"},
+        }
         tag = [name]
-        ok = {"200": {"description": "OK", "schema": {"items": {"$ref": f"#/definitions/{name}"}, "type": "array"}},
-              "206": {"description": "Partial Content"}}
-        path = {"get": {"parameters": [*row_filters, *({"$ref": f"#/parameters/{p}"} for p in
-                                                        ("select", "order", "range", "rangeUnit", "offset", "limit",
-                                                         "preferCount"))],
-                        "responses": ok, "tags": tag}}
+        ok = {
+            "200": {"description": "OK", "schema": {"items": {"$ref": f"#/definitions/{name}"}, "type": "array"}},
+            "206": {"description": "Partial Content"},
+        }
+        path = {
+            "get": {
+                "parameters": [
+                    *row_filters,
+                    *(
+                        {"$ref": f"#/parameters/{p}"}
+                        for p in ("select", "order", "range", "rangeUnit", "offset", "limit", "preferCount")
+                    ),
+                ],
+                "responses": ok,
+                "tags": tag,
+            }
+        }
         if table.kind in ("r", "p", "v", "f"):
-            path["post"] = {"parameters": [{"$ref": f"#/parameters/body.{name}"}, {"$ref": "#/parameters/select"},
-                                           {"$ref": "#/parameters/preferReturn"}],
-                            "responses": {"201": {"description": "Created"}}, "tags": tag}
-            path["delete"] = {"parameters": [*row_filters, {"$ref": "#/parameters/preferReturn"}],
-                              "responses": {"204": {"description": "No Content"}}, "tags": tag}
-            path["patch"] = {"parameters": [*row_filters, {"$ref": f"#/parameters/body.{name}"},
-                                            {"$ref": "#/parameters/preferReturn"}],
-                             "responses": {"204": {"description": "No Content"}}, "tags": tag}
+            path["post"] = {
+                "parameters": [
+                    {"$ref": f"#/parameters/body.{name}"},
+                    {"$ref": "#/parameters/select"},
+                    {"$ref": "#/parameters/preferReturn"},
+                ],
+                "responses": {"201": {"description": "Created"}},
+                "tags": tag,
+            }
+            path["delete"] = {
+                "parameters": [*row_filters, {"$ref": "#/parameters/preferReturn"}],
+                "responses": {"204": {"description": "No Content"}},
+                "tags": tag,
+            }
+            path["patch"] = {
+                "parameters": [
+                    *row_filters,
+                    {"$ref": f"#/parameters/body.{name}"},
+                    {"$ref": "#/parameters/preferReturn"},
+                ],
+                "responses": {"204": {"description": "No Content"}},
+                "tags": tag,
+            }
         if table.description:
             for operation in path.values():
                 operation["summary"] = table.description
@@ -101,20 +200,43 @@ def document(cache, schema: str, tables: set[str], functions: set[int], descript
         for function in cache.functions[(schema, name)]:
             if function.oid not in functions:
                 continue
-            args = {"properties": {p.name: {"format": p.type, "type": _TYPES.get(p.type, ("string", None))[0]}
-                                   for p in function.params if p.name},
-                    "type": "object"}
+            args = {
+                "properties": {
+                    p.name: {"format": p.type, "type": _TYPES.get(p.type, ("string", None))[0]}
+                    for p in function.params
+                    if p.name
+                },
+                "type": "object",
+            }
             required = [p.name for p in function.params if p.required and p.name]
             if required:
                 args["required"] = required
             body = {"in": "body", "name": "args", "required": True, "schema": args}
-            post = {"parameters": [body, {"$ref": "#/parameters/preferParams"}],
-                    "produces": ["application/json", "application/vnd.pgrst.object+json;nulls=stripped",
-                                 "application/vnd.pgrst.object+json"],
-                    "responses": {"200": {"description": "OK"}}, "tags": ["(rpc) " + name]}
-            get = {"parameters": [{"format": p.type, "in": "query", "name": p.name, "required": p.required,
-                                   "type": _TYPES.get(p.type, ("string", None))[0]} for p in function.params if p.name],
-                   "responses": {"200": {"description": "OK"}}, "tags": ["(rpc) " + name]}
+            post = {
+                "parameters": [body, {"$ref": "#/parameters/preferParams"}],
+                "produces": [
+                    "application/json",
+                    "application/vnd.pgrst.object+json;nulls=stripped",
+                    "application/vnd.pgrst.object+json",
+                ],
+                "responses": {"200": {"description": "OK"}},
+                "tags": ["(rpc) " + name],
+            }
+            get = {
+                "parameters": [
+                    {
+                        "format": p.type,
+                        "in": "query",
+                        "name": p.name,
+                        "required": p.required,
+                        "type": _TYPES.get(p.type, ("string", None))[0],
+                    }
+                    for p in function.params
+                    if p.name
+                ],
+                "responses": {"200": {"description": "OK"}},
+                "tags": ["(rpc) " + name],
+            }
             if function.description:
                 post["summary"] = get["summary"] = function.description.split("\n")[0]
             paths[f"/rpc/{name}"] = {"get": get, "post": post}
@@ -131,6 +253,8 @@ def document(cache, schema: str, tables: set[str], functions: set[int], descript
         "paths": paths,
         "definitions": definitions,
         "parameters": parameters,
-        "externalDocs": {"description": "PostgREST Documentation",
-                         "url": "https://postgrest.org/en/v14/references/api.html"},
+        "externalDocs": {
+            "description": "PostgREST Documentation",
+            "url": "https://postgrest.org/en/v14/references/api.html",
+        },
     }

@@ -13,8 +13,18 @@ from psycopg import sql
 from . import errors
 
 RESERVED = {"select", "order", "limit", "offset", "columns", "on_conflict", "and", "or", "not.and", "not.or"}
-OPERATORS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "like": "LIKE",
-             "ilike": "ILIKE", "match": "~", "imatch": "~*"}
+OPERATORS = {
+    "eq": "=",
+    "neq": "<>",
+    "gt": ">",
+    "gte": ">=",
+    "lt": "<",
+    "lte": "<=",
+    "like": "LIKE",
+    "ilike": "ILIKE",
+    "match": "~",
+    "imatch": "~*",
+}
 IS_VALUES = {"null": "NULL", "not_null": "NOT NULL", "true": "TRUE", "false": "FALSE", "unknown": "UNKNOWN"}
 
 
@@ -70,15 +80,18 @@ def parse_filter(column: str, raw: str) -> Filter:
         negated, text = True, text[4:]
     operator, dot, value = text.partition(".")
     if not dot or (operator not in OPERATORS and operator not in ("in", "is")):
-        raise errors.query_param_error(f"failed to parse filter ({raw})",
-                                       f'unexpected "{operator[:1] or raw[:1]}" expecting "not" or operator '
-                                       "(eq, gt, ...)")
+        raise errors.query_param_error(
+            f"failed to parse filter ({raw})",
+            f'unexpected "{operator[:1] or raw[:1]}" expecting "not" or operator (eq, gt, ...)',
+        )
     if operator == "in":
         return Filter(column, "in", _parse_in(value, raw), negated)
     if operator == "is":
         if value.lower() not in IS_VALUES:
-            raise errors.query_param_error(f"failed to parse filter ({raw})",
-                                           f'unexpected "{value[:1]}" expecting null, not_null, true, false or unknown')
+            raise errors.query_param_error(
+                f"failed to parse filter ({raw})",
+                f'unexpected "{value[:1]}" expecting null, not_null, true, false or unknown',
+            )
         return Filter(column, "is", value.lower(), negated)
     if operator in ("like", "ilike"):
         value = value.replace("*", "%")
@@ -95,8 +108,10 @@ def parse_select(text: str) -> list[tuple[str, str | None, str | None]] | None:
             return None if not items and text.strip() == "*" else [*items, ("*", None, None)]
         match = _SELECT_ITEM.match(part)
         if not part or not match:
-            raise errors.query_param_error(f'"failed to parse select parameter ({text})"',
-                                           f'unexpected "{part[:1] or ","}" expecting field name (* or [a..z0..9_$])')
+            raise errors.query_param_error(
+                f'"failed to parse select parameter ({text})"',
+                f'unexpected "{part[:1] or ","}" expecting field name (* or [a..z0..9_$])',
+            )
         alias, column, cast = match.groups()
         items.append((column.strip(), alias.strip() if alias else None, cast.strip() if cast else None))
     return items
@@ -113,11 +128,14 @@ def parse_order(text: str) -> list[tuple[str, str | None, str | None]]:
             elif piece in ("nullsfirst", "nullslast") and nulls is None:
                 nulls = piece
             else:
-                raise errors.query_param_error(f'"failed to parse order ({text})"',
-                                               f'unexpected "{piece[:1]}" expecting "asc", "desc", "nullsfirst" or '
-                                               '"nullslast"')
+                raise errors.query_param_error(
+                    f'"failed to parse order ({text})"',
+                    f'unexpected "{piece[:1]}" expecting "asc", "desc", "nullsfirst" or "nullslast"',
+                )
         if not column:
-            raise errors.query_param_error(f'"failed to parse order ({text})"', "unexpected end of input expecting field name")
+            raise errors.query_param_error(
+                f'"failed to parse order ({text})"', "unexpected end of input expecting field name"
+            )
         terms.append((column, direction, nulls))
     return terms
 
@@ -126,11 +144,13 @@ def _int_param(name: str, value: str) -> int:
     try:
         number = int(value)
     except ValueError:
-        raise errors.query_param_error(f'"failed to parse {name} parameter ({value})"',
-                                       f'unexpected "{value[:1]}" expecting digit') from None
+        raise errors.query_param_error(
+            f'"failed to parse {name} parameter ({value})"', f'unexpected "{value[:1]}" expecting digit'
+        ) from None
     if number < 0:
-        raise errors.ApiError(416, "PGRST103", "Requested range not satisfiable",
-                              "Limit should be greater than or equal to zero.")
+        raise errors.ApiError(
+            416, "PGRST103", "Requested range not satisfiable", "Limit should be greater than or equal to zero."
+        )
     return number
 
 
@@ -162,6 +182,7 @@ def _looks_like_filter(value: str) -> bool:
 
 
 # ---- SQL fragments ----------------------------------------------------------------------------
+
 
 def where_clause(filters: list[Filter], qualifier: sql.Composable, values: list) -> sql.Composable:
     if not filters:
@@ -236,14 +257,18 @@ def wrap(source: sql.Composable, body: sql.Composable, outer: sql.Composable = A
         "WITH pgrst_source AS ({source}) "
         "SELECT count(*)::int, {body}, nullif(current_setting('response.headers', true), ''), "
         "nullif(current_setting('response.status', true), '') "
-        "FROM (SELECT {outer} FROM pgrst_source) AS _postgrest_t").format(source=source, body=body, outer=outer)
+        "FROM (SELECT {outer} FROM pgrst_source) AS _postgrest_t"
+    ).format(source=source, body=body, outer=outer)
 
 
 def read(table, params: ReadParams, body: sql.Composable, values: list) -> sql.Composed:
     qualified = sql.Identifier(table.schema, table.name)
     source = sql.SQL("SELECT {cols} FROM {table}{where}{rest}").format(
-        cols=select_list(params.select, qualified), table=qualified,
-        where=where_clause(params.filters, qualified, values), rest=order_limit(params, qualified, values))
+        cols=select_list(params.select, qualified),
+        table=qualified,
+        where=where_clause(params.filters, qualified, values),
+        rest=order_limit(params, qualified, values),
+    )
     return wrap(source, body)
 
 
@@ -259,8 +284,8 @@ def insert(table, columns: list[str], payload: str, representation: bool, params
         source = sql.SQL(
             "INSERT INTO {table} ({cols}) SELECT {cols} FROM json_populate_recordset(NULL::{table}, "
             "(SELECT CASE WHEN json_typeof(j) = 'array' THEN j ELSE json_build_array(j) END "
-            "FROM (SELECT {ph}::json AS j) AS pgrst_payload)) AS pgrst_body").format(
-                table=qualified, cols=cols, ph=sql.Placeholder())
+            "FROM (SELECT {ph}::json AS j) AS pgrst_payload)) AS pgrst_body"
+        ).format(table=qualified, cols=cols, ph=sql.Placeholder())
     else:
         source = sql.SQL("INSERT INTO {table} DEFAULT VALUES").format(table=qualified)
     source += returning(representation).format(qualified)
@@ -272,8 +297,9 @@ def update(table, columns: list[str], payload: str, representation: bool, params
     qualified = sql.Identifier(table.schema, table.name)
     values.append(payload)
     assignments = sql.SQL(", ").join(sql.SQL("{c} = pgrst_body.{c}").format(c=sql.Identifier(c)) for c in columns)
-    source = sql.SQL("UPDATE {table} SET {assign} FROM (SELECT * FROM json_populate_record(NULL::{table}, {ph}::json)) "
-                     "AS pgrst_body").format(table=qualified, assign=assignments, ph=sql.Placeholder())
+    source = sql.SQL(
+        "UPDATE {table} SET {assign} FROM (SELECT * FROM json_populate_record(NULL::{table}, {ph}::json)) AS pgrst_body"
+    ).format(table=qualified, assign=assignments, ph=sql.Placeholder())
     source += where_clause(params.filters, qualified, values) + returning(representation).format(qualified)
     outer = select_list(params.select, sql.Identifier("pgrst_source")) if representation else sql.SQL("pgrst_source.*")
     return wrap(source, body, outer)
@@ -299,9 +325,11 @@ def call(function, arguments: dict, params: ReadParams, singular: bool, values: 
         record = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(p.name), sql.SQL(p.type)) for p in used)
         named = sql.SQL(", ").join(sql.SQL("{n} := pgrst_args.{n}").format(n=sql.Identifier(p.name)) for p in used)
         args_from = sql.SQL(" FROM json_to_record({ph}::json) AS pgrst_args({record})").format(
-            ph=sql.Placeholder(), record=record)
+            ph=sql.Placeholder(), record=record
+        )
         lateral = sql.SQL("json_to_record({ph}::json) AS pgrst_args({record}), ").format(
-            ph=sql.Placeholder(), record=record)
+            ph=sql.Placeholder(), record=record
+        )
     else:
         named, args_from, lateral = sql.SQL(""), sql.SQL(""), sql.SQL("")
     invocation = sql.SQL("{}({})").format(qualified, named)
@@ -310,13 +338,18 @@ def call(function, arguments: dict, params: ReadParams, singular: bool, values: 
     call_alias = sql.Identifier("pgrst_call")
     if function.composite:
         source = sql.SQL("SELECT {cols} FROM {lateral}{inv} AS pgrst_call{where}{rest}").format(
-            cols=select_list(params.select, call_alias), lateral=lateral, inv=invocation,
-            where=where_clause(params.filters, call_alias, values), rest=order_limit(params, call_alias, values))
+            cols=select_list(params.select, call_alias),
+            lateral=lateral,
+            inv=invocation,
+            where=where_clause(params.filters, call_alias, values),
+            rest=order_limit(params, call_alias, values),
+        )
         if function.returns_set:
             return wrap(source, BODY_SINGLE if singular else BODY_ARRAY), "set"
         return wrap(source, BODY_SINGLE), "composite"
     if function.returns_set:
         source = sql.SQL("SELECT pgrst_call AS pgrst_scalar FROM {lateral}{inv} AS pgrst_call").format(
-            lateral=lateral, inv=invocation)
+            lateral=lateral, inv=invocation
+        )
         return wrap(source, BODY_SCALAR_SET), "scalar_set"
     return wrap(sql.SQL("SELECT {} AS pgrst_scalar").format(invocation) + args_from, BODY_SCALAR), "scalar"

@@ -97,8 +97,22 @@ class SchemaCache:
 
 
 def _function(row) -> Function:
-    (schema, name, oid, volatility, retset, rettype, _typtype, composite, nargs, ndefaults, argnames, argmodes,
-     argtypes, description) = row
+    (
+        schema,
+        name,
+        oid,
+        volatility,
+        retset,
+        rettype,
+        _typtype,
+        composite,
+        nargs,
+        ndefaults,
+        argnames,
+        argmodes,
+        argtypes,
+        description,
+    ) = row
     params, position = [], 0
     modes = argmodes or ["i"] * len(argnames or argtypes)
     input_names = [argnames[i] if i < len(argnames) else "" for i, mode in enumerate(modes) if mode in ("i", "b", "v")]
@@ -112,8 +126,13 @@ async def load(conn, schemas: tuple[str, ...]) -> SchemaCache:
     cache = SchemaCache()
     cur = await conn.execute(TABLES_SQL, [list(schemas)])
     for schema, name, kind, description, columns in await cur.fetchall():
-        cache.tables[(schema, name)] = Table(schema, name, kind, description, [
-            Column(c["name"], c["type"], c["nullable"], c["default"], c["pk"], c["description"]) for c in columns])
+        cache.tables[(schema, name)] = Table(
+            schema,
+            name,
+            kind,
+            description,
+            [Column(c["name"], c["type"], c["nullable"], c["default"], c["pk"], c["description"]) for c in columns],
+        )
     cur = await conn.execute(FUNCTIONS_SQL, [list(schemas)])
     for row in await cur.fetchall():
         function = _function(row)
@@ -123,11 +142,12 @@ async def load(conn, schemas: tuple[str, ...]) -> SchemaCache:
 
 # ---- fuzzy hints, after Haskell's FuzzySet (gram cosine similarity, then Levenshtein) ----------
 
+
 def _grams(text: str, size: int) -> dict[str, int]:
     padded = "-" + text.lower() + "-"
     counts: dict[str, int] = {}
     for i in range(max(len(padded) - size + 1, 1)):
-        gram = padded[i:i + size]
+        gram = padded[i : i + size]
         counts[gram] = counts.get(gram, 0) + 1
     return counts
 
@@ -154,8 +174,10 @@ def fuzzy_one(candidates: list[str], wanted: str, min_score: float) -> str | Non
             if dot and norm_t and norm_c:
                 scored.append(candidate)
         if scored:
-            rescored = sorted(((1 - _levenshtein(c.lower(), wanted.lower()) / max(len(c), len(wanted)), c)
-                               for c in scored), reverse=True)
+            rescored = sorted(
+                ((1 - _levenshtein(c.lower(), wanted.lower()) / max(len(c), len(wanted)), c) for c in scored),
+                reverse=True,
+            )
             best_score, best = rescored[0]
             return best if best_score >= min_score else None
     return None

@@ -90,7 +90,7 @@ def from_environment(env: dict[str, str]) -> Settings:
     app_settings = {}
     for name, value in env.items():
         if name.startswith("PGRST_APP_SETTINGS_") and len(name) > len("PGRST_APP_SETTINGS_"):
-            app_settings["app.settings." + name[len("PGRST_APP_SETTINGS_"):].lower()] = value
+            app_settings["app.settings." + name[len("PGRST_APP_SETTINGS_") :].lower()] = value
     port = _int("PGRST_SERVER_PORT", get("PGRST_SERVER_PORT") or "3000")
     if not 0 <= port <= 65535:
         raise ConfigError(f"Invalid value for PGRST_SERVER_PORT: {port}")
@@ -102,8 +102,9 @@ def from_environment(env: dict[str, str]) -> Settings:
         db_extra_search_path=("public",) if extra is None else _list(extra),
         db_pre_request=get("PGRST_DB_PRE_REQUEST") or None,
         db_pool=_int("PGRST_DB_POOL", get("PGRST_DB_POOL") or "10"),
-        db_pool_acquisition_timeout=float(_int("PGRST_DB_POOL_ACQUISITION_TIMEOUT",
-                                               get("PGRST_DB_POOL_ACQUISITION_TIMEOUT") or "10")),
+        db_pool_acquisition_timeout=float(
+            _int("PGRST_DB_POOL_ACQUISITION_TIMEOUT", get("PGRST_DB_POOL_ACQUISITION_TIMEOUT") or "10")
+        ),
         db_channel=get("PGRST_DB_CHANNEL") or "pgrst",
         db_channel_enabled=_bool("PGRST_DB_CHANNEL_ENABLED", get("PGRST_DB_CHANNEL_ENABLED") or "true"),
         jwt_secret=key,

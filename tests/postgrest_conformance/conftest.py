@@ -78,8 +78,9 @@ def command() -> list[str] | None:
 
 def launch(env: dict[str, str]) -> subprocess.Popen:
     base = {k: v for k, v in os.environ.items() if not k.startswith("PGRST_")}
-    return subprocess.Popen(command(), env={**base, **env}, cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        command(), env={**base, **env}, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 class Session(requests.Session):

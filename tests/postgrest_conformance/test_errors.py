@@ -1,13 +1,17 @@
 """Contract: error shape, SQLSTATE mapping, the root OpenAPI, schema reload, recovery, start-up failures."""
 
+import contextlib
 import os
+import socket
+import threading
 import time
 
 import jwt
 import psycopg
 import pytest
+import requests
 
-from .conftest import SECRET, command, free_port, launch, server_env
+from .conftest import SECRET, command, free_port, launch, pg_port, server_env
 
 JSON = "application/json; charset=utf-8"
 
@@ -58,8 +62,10 @@ def test_42501_authenticated_is_403(s):
     assert r.status_code == 201
     r = s.get("/secrets", headers={"Authorization": "Bearer " + jwt.encode({"sub": "x"}, SECRET)})
     assert r.status_code == 401  # no role claim: anonymous
-    r = s.delete("/items?id=eq.1", headers={"Authorization": "Bearer " + jwt.encode(
-        {"role": "pgrst_conf_anon", "sub": "x"}, SECRET)})
+    r = s.delete(
+        "/items?id=eq.1",
+        headers={"Authorization": "Bearer " + jwt.encode({"role": "pgrst_conf_anon", "sub": "x"}, SECRET)},
+    )
     assert r.status_code == 401  # the anonymous role, even with a token
 
 
@@ -96,8 +102,10 @@ def test_root_other_accept_406(s):
 def test_schema_reload_on_notify(s, database):
     """A migration becomes visible after NOTIFY pgrst, 'reload schema'."""
     with psycopg.connect(database, autocommit=True) as conn:
-        conn.execute("drop table if exists api.late; create table api.late (id int); "
-                     "grant select on api.late to pgrst_conf_anon; notify pgrst, 'reload schema'")
+        conn.execute(
+            "drop table if exists api.late; create table api.late (id int); "
+            "grant select on api.late to pgrst_conf_anon; notify pgrst, 'reload schema'"
+        )
     deadline = time.monotonic() + 5
     while s.get("/late").status_code != 200:
         assert time.monotonic() < deadline, "schema cache was not reloaded"
@@ -107,8 +115,10 @@ def test_schema_reload_on_notify(s, database):
 def test_recovers_after_connections_are_killed(s, database):
     """Lost database connections: 503 while unavailable, then recovery by itself."""
     with psycopg.connect(database, autocommit=True) as conn:
-        conn.execute("select pg_terminate_backend(pid) from pg_stat_activity "
-                     "where usename = 'pgrst_conf_authenticator' and pid <> pg_backend_pid()")
+        conn.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity "
+            "where usename = 'pgrst_conf_authenticator' and pid <> pg_backend_pid()"
+        )
     deadline = time.monotonic() + 10
     while True:
         r = s.get("/items?limit=1")
@@ -119,8 +129,10 @@ def test_recovers_after_connections_are_killed(s, database):
         time.sleep(0.2)
 
 
-needs_binary = pytest.mark.skipif(os.environ.get("POSTGREST_URL") and not os.environ.get("POSTGREST_BIN"),
-                                  reason="POSTGREST_URL given without POSTGREST_BIN: cannot launch a process")
+needs_binary = pytest.mark.skipif(
+    os.environ.get("POSTGREST_URL") and not os.environ.get("POSTGREST_BIN"),
+    reason="POSTGREST_URL given without POSTGREST_BIN: cannot launch a process",
+)
 
 
 @needs_binary
@@ -133,11 +145,89 @@ def test_short_secret_exits_1(database):
     assert "The JWT secret must be at least 32 characters long." in err
 
 
+NOT_CONNECTED = {
+    "code": "PGRST002",
+    "details": None,
+    "hint": None,
+    "message": "Could not query the database for the schema cache. Retrying.",
+}
+
+
+def wait_for(url: str, status: int, seconds: float, process) -> requests.Response:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            response = requests.get(url, timeout=2)
+            if response.status_code == status:
+                return response
+        except requests.ConnectionError:
+            response = None
+        assert process.poll() is None, f"server exited: {process.communicate()}"
+        assert time.monotonic() < deadline, f"no {status} within {seconds} s (last: {response and response.text})"
+        time.sleep(0.1)
+
+
+def assert_not_connected(response: requests.Response) -> None:
+    assert response.status_code == 503
+    assert response.json() == NOT_CONNECTED
+    assert response.headers["Content-Type"] == JSON
+    assert response.headers["Proxy-Status"] == "PostgREST; error=PGRST002"
+
+
 @needs_binary
-def test_invalid_password_exits_1(database):
-    """Connecting with an invalid password fails without retries: exit 1."""
+def test_refused_login_at_start_exits_1(database):
+    """Start-up: a login role the database refuses (here: one that does not exist yet) is fatal.
+
+    PostgREST 14.1 treats "password authentication failed" as fatal and exits 1 (AppState.hs;
+    its test/io test_fail_with_invalid_password). The stack therefore starts PostgREST only once
+    the migrations have created its login role."""
     env = server_env(free_port())
-    env["PGRST_DB_URI"] = env["PGRST_DB_URI"].replace(":conformance@", ":wrong@")
+    env["PGRST_DB_URI"] = env["PGRST_DB_URI"].replace("pgrst_conf_authenticator:", "pgrst_conf_late_login:")
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("drop role if exists pgrst_conf_late_login")
     process = launch(env)
-    process.communicate(timeout=15)
+    process.communicate(timeout=20)
     assert process.returncode == 1
+
+
+def forward(listener: socket.socket, target: tuple[str, int], stop: threading.Event) -> None:
+    """A plain TCP relay: the database 'opens' when this starts accepting on the port PGRST_DB_URI names."""
+
+    def pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    listener.settimeout(0.2)
+    while not stop.is_set():
+        try:
+            client, _ = listener.accept()
+        except TimeoutError:
+            continue
+        upstream = socket.create_connection(target)
+        for a, b in ((client, upstream), (upstream, client)):
+            threading.Thread(target=pipe, args=(a, b), daemon=True).start()
+
+
+@needs_binary
+def test_database_unreachable_at_start(database):
+    """Nothing listens on the database port at start-up: the server stays up, answers 503 PGRST002
+    and retries with backoff; once the port answers it loads the schema cache and serves."""
+    db_port = free_port()
+    env = server_env(free_port())
+    env["PGRST_DB_URI"] = env["PGRST_DB_URI"].replace(f":{pg_port()}/", f":{db_port}/")
+    process = launch(env)
+    stop = threading.Event()
+    try:
+        url = f"http://127.0.0.1:{env['PGRST_SERVER_PORT']}/items?limit=1"
+        assert_not_connected(wait_for(url, 503, 15, process))
+        listener = socket.create_server(("127.0.0.1", db_port))
+        threading.Thread(target=forward, args=(listener, ("127.0.0.1", int(pg_port())), stop), daemon=True).start()
+        assert wait_for(url, 200, 10, process).json() == [{"id": 1, "name": "item 1", "qty": 10}]
+    finally:
+        process.terminate()
+        process.wait(5)
+        stop.set()

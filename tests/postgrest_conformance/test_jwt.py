@@ -65,20 +65,24 @@ def test_wrong_signature_pgrst301(s):
 
 def test_two_parts_pgrst301(s):
     """Malformed token: 'Expected 3 parts in JWT; got 2'."""
-    assert_invalid_token(s.get("/items", headers={"Authorization": "Bearer a.b"}),
-                         "PGRST301", "Expected 3 parts in JWT; got 2")
+    assert_invalid_token(
+        s.get("/items", headers={"Authorization": "Bearer a.b"}), "PGRST301", "Expected 3 parts in JWT; got 2"
+    )
 
 
 def test_empty_bearer_pgrst301(s):
     """Empty bearer: 'Empty JWT is sent in Authorization header'."""
-    assert_invalid_token(s.get("/items", headers={"Authorization": "Bearer "}),
-                         "PGRST301", "Empty JWT is sent in Authorization header")
+    assert_invalid_token(
+        s.get("/items", headers={"Authorization": "Bearer "}), "PGRST301", "Empty JWT is sent in Authorization header"
+    )
 
 
 def test_alg_none_refused(s):
     """alg none is refused (PGRST301)."""
+
     def part(obj):
         return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
     unsigned = f"{part({'alg': 'none', 'typ': 'JWT'})}.{part({'role': 'pgrst_conf_user'})}."
     r = s.get("/items", headers={"Authorization": f"Bearer {unsigned}"})
     assert_invalid_token(r, "PGRST301", "Wrong or unsupported encoding algorithm")

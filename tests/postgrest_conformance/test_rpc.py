@@ -59,8 +59,10 @@ def test_extra_key_is_pgrst202(s):
     body = r.json()
     assert body["code"] == "PGRST202"
     assert body["message"] == "Could not find the function api.add(a, b, c) in the schema cache"
-    assert body["details"] == ("Searched for the function api.add with parameters a, b, c or with a single unnamed "
-                               "json/jsonb parameter, but no matches were found in the schema cache.")
+    assert body["details"] == (
+        "Searched for the function api.add with parameters a, b, c or with a single unnamed "
+        "json/jsonb parameter, but no matches were found in the schema cache."
+    )
 
 
 def test_missing_required_key_is_pgrst202(s):
@@ -74,7 +76,10 @@ def test_unknown_function_without_parameters(s):
     """Unknown function, no keys: '... without parameters ...'."""
     r = s.post("/rpc/nope_nothing_like_it")
     assert r.status_code == 404
-    assert r.json()["message"] == "Could not find the function api.nope_nothing_like_it without parameters in the schema cache"
+    assert (
+        r.json()["message"]
+        == "Could not find the function api.nope_nothing_like_it without parameters in the schema cache"
+    )
 
 
 def test_overload_ambiguity_is_pgrst203(s):

@@ -100,8 +100,9 @@ def test_post_minimal_201(s):
 
 def test_post_representation_array(s):
     """POST of an array with Prefer: return=representation returns the rows."""
-    r = s.post("/notes?select=body", json=[{"body": "r1"}, {"body": "r2"}],
-               headers=user(Prefer="return=representation"))
+    r = s.post(
+        "/notes?select=body", json=[{"body": "r1"}, {"body": "r2"}], headers=user(Prefer="return=representation")
+    )
     assert r.status_code == 201
     assert r.json() == [{"body": "r1"}, {"body": "r2"}]
 

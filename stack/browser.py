@@ -1,0 +1,259 @@
+"""A real browser on the course's pages: Debian's Chromium, driven by Playwright.
+
+The chapter "In the browser" and tests/test_browser.py walk the same steps with this
+module, so the screenshots the chapter shows are the ones the test run writes to
+build/screenshots/ (same code, same file names). Playwright only drives the system
+Chromium; it never downloads a browser.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import config, http
+
+SCREENSHOTS = config.BUILD_DIR / "screenshots"
+INSTALL_HINT = "install Debian's Chromium (`sudo apt-get install chromium`) and Playwright (`make setup`)"
+VIEWPORT = {"width": 900, "height": 600}
+# A quiet, throw-away browser: no sandbox because CI runs as root, and nothing that
+# phones home or updates itself while a test runs.
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+# Every screenshot a walk through the pages takes, in order, per recipe. The chapter
+# and the test both check that a run produced exactly these files.
+SHOTS = {
+    "page": (
+        "page-01-logged-out",
+        "page-02-app-refused",
+        "page-03-logging-in",
+        "page-04-logged-in",
+        "page-05-members-area",
+        "page-06-httponly",
+        "page-07-refreshed",
+        "page-08-logged-out",
+        "page-09-app-refused-again",
+        "page-10-refresh-after-logout",
+    ),
+    "hardened": (
+        "hardened-01-logged-in",
+        "hardened-02-logged-out",
+        "hardened-03-refresh-after-logout",
+    ),
+}
+
+
+def chromium() -> str | None:
+    """The system Chromium (CHROMIUM overrides where it lives)."""
+    override = os.environ.get("CHROMIUM")
+    if override:
+        return shutil.which(override)
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def missing() -> str | None:
+    """Why the browser steps cannot run here, or None when they can."""
+    if chromium() is None:
+        return f"no Chromium found: {INSTALL_HINT}"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return f"Playwright is not installed: {INSTALL_HINT}"
+    return None
+
+
+def available() -> bool:
+    return missing() is None
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one step did: the request behind it, what the page then said, its screenshot."""
+
+    name: str
+    request: str
+    status: int | None
+    heading: str
+    state: str  # the login page's "in" / "out"; "" on other pages
+    screenshot: Path
+
+    def __str__(self) -> str:
+        answer = f"{self.request} → {self.status}" if self.request else "(no request)"
+        state = {"in": ", logged in", "out": ", not logged in"}.get(self.state, "")
+        return f"{answer} | page: {self.heading}{state} | {self.screenshot.name}"
+
+    def image(self):
+        """The screenshot file itself, for Jupyter to show inline."""
+        from IPython.display import Image
+
+        return Image(filename=str(self.screenshot))
+
+
+class Browser:
+    """One fresh headless Chromium (its own empty profile) on the gateway.
+
+    Every Playwright call runs on one worker thread: Jupyter's kernel runs an asyncio
+    loop in the main thread, and Playwright's sync API refuses to run inside one.
+    """
+
+    def __init__(self, screenshots: Path = SCREENSHOTS):
+        self.screenshots = screenshots
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chromium")
+        self._profile = tempfile.TemporaryDirectory(prefix="chromium-profile-")
+        self._playwright = self._context = self._page = None
+
+    def start(self) -> Browser:
+        reason = missing()
+        if reason:
+            raise RuntimeError(reason)
+        self.screenshots.mkdir(parents=True, exist_ok=True)
+        self._run(self._launch)
+        return self
+
+    def _launch(self) -> None:
+        from playwright.sync_api import sync_playwright
+
+        self._playwright = sync_playwright().start()
+        # A persistent context on a new, empty directory: a fresh user-data-dir we choose.
+        self._context = self._playwright.chromium.launch_persistent_context(
+            self._profile.name,
+            executable_path=chromium(),
+            headless=True,
+            args=LAUNCH_ARGS,
+            viewport=VIEWPORT,
+        )
+        self._page = self._context.pages[0] if self._context.pages else self._context.new_page()
+
+    def close(self) -> None:
+        def stop():
+            if self._context is not None:
+                self._context.close()
+            if self._playwright is not None:
+                self._playwright.stop()
+
+        try:
+            self._run(stop)
+        finally:
+            self._worker.shutdown()
+            self._profile.cleanup()
+
+    def __enter__(self) -> Browser:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _run(self, function, *args):
+        return self._worker.submit(function, *args).result()
+
+    # --- the steps ---------------------------------------------------------------
+
+    def visit(self, name: str, path: str) -> Step:
+        """Navigate to a path on the gateway, as typing it in the address bar would."""
+        return self._run(self._visit, name, path)
+
+    def fill_login(self, name: str, user: str, password: str) -> Step:
+        """Type into the login form, without sending it yet."""
+        return self._run(self._fill_login, name, user, password)
+
+    def press(self, name: str, button: str) -> Step:
+        """Click one of the login page's buttons ("Log in", "Refresh", "Log out", "Who am I?")."""
+        return self._run(self._press, name, button)
+
+    def document_cookie(self) -> str:
+        """What the page's JavaScript can read of its cookies."""
+        return self._run(lambda: self._page.evaluate("document.cookie"))
+
+    def cookies(self) -> dict[str, dict]:
+        """The browser's own cookie jar for the gateway (what it will send, and where)."""
+        jar = self._run(self._context.cookies)
+        return {cookie["name"]: cookie for cookie in sorted(jar, key=lambda c: (c["name"], c["path"]))}
+
+    # --- on the worker thread ----------------------------------------------------
+
+    def _visit(self, name: str, path: str) -> Step:
+        from playwright.sync_api import Error
+
+        url = http.gateway(path)
+        with self._page.expect_response(lambda r: r.url == url and r.request.is_navigation_request()) as answer:
+            try:
+                self._page.goto(url)
+            except Error as error:
+                # An error status with an empty body (Caddy's plain 401) makes Chromium show
+                # its own error page, and Playwright reports the navigation as failed.
+                if "ERR_HTTP_RESPONSE_CODE_FAILURE" not in error.message:
+                    raise
+                self._page.wait_for_url("chrome-error://**")
+                self._page.wait_for_load_state()
+        if path == "/":
+            self._settle(0)
+        return self._step(name, f"GET {path}", answer.value.status)
+
+    def _fill_login(self, name: str, user: str, password: str) -> Step:
+        self._on_login_page()
+        self._page.fill("#login input[name=user]", user)
+        self._page.fill("#login input[name=pass]", password)
+        return self._step(name, "", None)
+
+    def _press(self, name: str, button: str) -> Step:
+        self._on_login_page()
+        before = self._actions()
+        target = self._page.get_by_role("button", name=button, exact=True)
+        requests = {"Log in": "/rpc/login", "Refresh": "/rpc/refresh_token", "Log out": "/rpc/logout"}
+        if button in requests:
+            url = http.gateway(requests[button])
+            with self._page.expect_response(url) as answer:
+                target.click()
+            status = answer.value.status
+            request = f"POST {requests[button]}"
+        else:
+            target.click()
+            status, request = None, ""
+        self._settle(before)
+        return self._step(name, request, status)
+
+    def _on_login_page(self) -> None:
+        if self._page.url != http.gateway("/"):
+            self._visit_quietly("/")
+
+    def _visit_quietly(self, path: str) -> None:
+        self._page.goto(http.gateway(path))
+        self._settle(0)
+
+    def _actions(self) -> int:
+        return int(self._page.evaluate("Number(document.body.dataset.actions || 0)"))
+
+    def _settle(self, before: int) -> None:
+        """Wait until the page's script has finished the action started after `before`."""
+        self._page.wait_for_function(f"Number(document.body.dataset.actions || 0) > {before}")
+
+    def _step(self, name: str, request: str, status: int | None) -> Step:
+        heading = self._page.evaluate("document.querySelector('h1')?.textContent ?? document.title")
+        state = self._page.evaluate("document.querySelector('#state')?.dataset.state ?? ''")
+        screenshot = self.screenshots / f"{name}.png"
+        self._page.screenshot(path=str(screenshot), full_page=True)
+        return Step(name, request, status, heading.strip(), state, screenshot)
+
+
+def clear(recipe: str, screenshots: Path = SCREENSHOTS) -> None:
+    """Remove a previous walk's screenshots, so what is left afterwards is this run's."""
+    for path in screenshots.glob(f"{recipe}-*.png"):
+        path.unlink()
+
+
+def produced(recipe: str, screenshots: Path = SCREENSHOTS) -> list[str]:
+    """The screenshots a walk on `recipe` left behind, in order."""
+    return sorted(path.stem for path in screenshots.glob(f"{recipe}-*.png"))
