@@ -17,6 +17,7 @@ notices the gateway half is missing and loads it again.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -32,6 +33,14 @@ HARDENING_DIR = config.MIGRATIONS_DIR / "hardening"
 SQL = {"hardened": HARDENING_DIR / "up.sql", "page": HARDENING_DIR / "down.sql"}
 CADDYFILES = {"hardened": config.STACK_DIR / "caddy" / "Caddyfile.hardened", "page": config.CADDYFILE}
 MARKER = "recipe: hardened"
+PAGE_FUNCTIONS = "-- <page functions>"
+_FUNCTION = re.compile(r"^create (?:or replace )?function .*?^\$\$[^;\n]*;", re.S | re.M)
+
+
+def page_functions() -> str:
+    """Every function of the page's auth migration, as `create or replace` (down.sql restores them)."""
+    page = (config.MIGRATIONS_DIR / "02-create_auth_schema.sql").read_text()
+    return "\n\n".join(re.sub(r"^create function", "create or replace function", f) for f in _FUNCTION.findall(page))
 
 
 def database_recipe() -> str:
@@ -79,9 +88,8 @@ def current() -> str:
 def apply_sql(recipe: str) -> None:
     path = SQL[recipe]
     variables = config.compose_services()["postgres"]["environment"]
-    result = db.psql(
-        "-v", "ON_ERROR_STOP=1", "-q", "-f", "-", input=migrate.substitute(path.read_text(), variables), check=False
-    )
+    sql = path.read_text().replace(PAGE_FUNCTIONS, page_functions())
+    result = db.psql("-v", "ON_ERROR_STOP=1", "-q", "-f", "-", input=migrate.substitute(sql, variables), check=False)
     if result.returncode != 0:
         raise migrate.failure(migrate.label(path), result.stderr)
 
