@@ -6,7 +6,6 @@ import contextlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -230,18 +229,12 @@ def reloaded(caddyfile: Path, variables: dict[str, str] | None = None):
         reload(variables)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextlib.contextmanager
 def scratch(caddyfile: Path, folder: Path = config.BUILD_DIR / "scratch-caddy"):
     """A second, throwaway Caddy serving `caddyfile` on free ports, in front of the same PostgREST.
 
     The shared Caddy is never touched. Yields the scratch gateway's base URL."""
-    port, admin = free_port(), free_port()
+    port, admin = proc.free_ports(2)
     variables = {**config.settings(), "CADDY_HTTP_PORT": str(port), "NATIVE_CADDY_ADMIN_PORT": str(admin)}
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **environment(variables), "XDG_DATA_HOME": str(folder), "XDG_CONFIG_HOME": str(folder)}

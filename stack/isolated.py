@@ -11,7 +11,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,23 +18,9 @@ from pathlib import Path
 
 import psycopg
 
-from . import config, postgres
+from . import config, postgres, proc
 
 PORT_SETTINGS = ("CADDY_HTTP_PORT", "NATIVE_POSTGREST_PORT", "NATIVE_POSTGRES_PORT", "NATIVE_CADDY_ADMIN_PORT")
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports nobody listens on right now (held open together so they are distinct)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            probe = socket.socket()
-            probe.bind(("127.0.0.1", 0))
-            sockets.append(probe)
-        return [probe.getsockname()[1] for probe in sockets]
-    finally:
-        for probe in sockets:
-            probe.close()
 
 
 class IsolatedStack:
@@ -45,7 +30,7 @@ class IsolatedStack:
         self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="stack-isolated-"))
         # mkdtemp makes it 0700; PostgreSQL runs as another user when we are root.
         self.state_dir.chmod(0o755)
-        self.ports = dict(zip(PORT_SETTINGS, free_ports(len(PORT_SETTINGS)), strict=True))
+        self.ports = dict(zip(PORT_SETTINGS, proc.free_ports(len(PORT_SETTINGS)), strict=True))
         overrides = {"STACK_STATE_DIR": str(self.state_dir), **{k: str(v) for k, v in self.ports.items()}}
         self.env = {**os.environ, **overrides}
         # What stack.config would read inside the subprocesses, for helpers called from here.

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
 
-from stack import chapter, config
+from stack import chapter, config, isolated, proc
 
 
 @pytest.fixture(scope="session")
 def page_stack() -> str:
     """The stack up, migrated, seeded, running the seed page's recipe as written."""
     return chapter.ready(recipe="page")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def run_stack(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -38,13 +31,8 @@ def run_stack(*args: str, **env: str) -> subprocess.CompletedProcess:
 @pytest.fixture
 def elsewhere(tmp_path) -> dict[str, str]:
     """Settings for a second stack that must not touch the running one."""
-    return {
-        "STACK_STATE_DIR": str(tmp_path / "state"),
-        "CADDY_HTTP_PORT": str(free_port()),
-        "NATIVE_POSTGREST_PORT": str(free_port()),
-        "NATIVE_POSTGRES_PORT": str(free_port()),
-        "NATIVE_CADDY_ADMIN_PORT": str(free_port()),
-    }
+    ports = dict(zip(isolated.PORT_SETTINGS, map(str, proc.free_ports(len(isolated.PORT_SETTINGS))), strict=True))
+    return {"STACK_STATE_DIR": str(tmp_path / "state"), **ports}
 
 
 # --- Figures (issue 5): what the hostile-input, load and fault tests measured ---

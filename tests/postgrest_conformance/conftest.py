@@ -19,7 +19,6 @@ given (else they are skipped).
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,8 @@ from pathlib import Path
 import psycopg
 import pytest
 import requests
+
+from stack.proc import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DATABASE = "pgrst_conformance"
@@ -59,12 +60,6 @@ def server_env(port: int) -> dict[str, str]:
         "PGRST_SERVER_HOST": "127.0.0.1",
         "PGRST_SERVER_PORT": str(port),
     }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def command() -> list[str] | None:
