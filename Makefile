@@ -65,7 +65,7 @@ lab: secret up migrate seed  ## Open JupyterLab on notebooks/ with the stack up
 	@$(VENV)/bin/jupyter lab notebooks/
 
 test: reset secret up migrate seed  ## Every test: from an empty database, the chapters under strict nbval (in order), then tests/
-	@$(MAKE) --no-print-directory test-notebooks test-stack
+	@$(MAKE) -k --no-print-directory test-notebooks test-stack
 
 test-notebooks: setup
 	@$(VENV)/bin/pytest $(NBVAL) $(NOTEBOOKS)
