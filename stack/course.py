@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from .proc import say
 NOTEBOOKS_DIR = config.ROOT / "notebooks"
 HTML_DIR = config.BUILD_DIR / "html"
 MERMAID_VERSION = "11.10.0"
+MODULE_PLACEHOLDER = "mermaid-module-not-used"
 CELL_TIMEOUT = 180
 
 
@@ -52,14 +54,11 @@ def title(notebook: nbformat.NotebookNode, path: Path) -> str:
     return path.stem
 
 
-def local_mermaid() -> str | None:
-    """Mermaid from the npm registry, copied next to the HTML so diagrams render offline."""
-    target = HTML_DIR / "mermaid"
-    if (target / "mermaid.esm.min.mjs").exists():
-        return "mermaid/mermaid.esm.min.mjs"
+def mermaid_script() -> Path | None:
+    """mermaid.min.js from the npm registry (fetched once into the cache), or None without npm."""
     cache = config.CACHE_DIR / f"mermaid-{MERMAID_VERSION}"
-    dist = cache / "node_modules" / "mermaid" / "dist"
-    if not dist.exists() and shutil.which("npm"):
+    script = cache / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"
+    if not script.exists() and shutil.which("npm"):
         say(f"fetching mermaid {MERMAID_VERSION} from npm (once) so the HTML shows diagrams offline")
         subprocess.run(
             [
@@ -75,17 +74,46 @@ def local_mermaid() -> str | None:
             check=False,
             capture_output=True,
         )
-    if not dist.exists():
+    return script if script.exists() else None
+
+
+def local_mermaid() -> str | None:
+    """Mermaid copied next to the HTML, so diagrams render offline; its path relative to the pages."""
+    script = mermaid_script()
+    if script is None:
         return None
-    shutil.copytree(dist, target, dirs_exist_ok=True)
-    return "mermaid/mermaid.esm.min.mjs"
+    (HTML_DIR / "mermaid").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(script, HTML_DIR / "mermaid" / "mermaid.min.js")
+    return "mermaid/mermaid.min.js"
+
+
+def diagrams(path: Path) -> list[str]:
+    """The mermaid blocks of a notebook's Markdown cells (or of a Markdown file)."""
+    if path.suffix == ".ipynb":
+        text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+    else:
+        text = path.read_text()
+    return re.findall(r"```mermaid\n(.*?)```", text, re.S)
 
 
 def render(notebook: nbformat.NotebookNode, path: Path, mermaid: str | None) -> Path:
     exporter = HTMLExporter(template_name="lab")
     if mermaid:
-        exporter.mermaid_js_url = mermaid
+        exporter.mermaid_js_url = MODULE_PLACEHOLDER
+        exporter.mermaid_layout_elk_js_url = ""  # a CDN import that fails offline and stops every diagram
     body, _ = exporter.from_notebook_node(notebook)
+    if mermaid:
+        # Browsers refuse to import an ES module from file://, so the page loads mermaid's classic
+        # build with a plain <script> and the template's renderer takes it from `window`.
+        body = body.replace(f'(await import("{MODULE_PLACEHOLDER}")).default', "window.mermaid")
+        body = body.replace('<script type="module">', f'<script src="{mermaid}"></script>\n<script type="module">', 1)
+    # A <br/> left as HTML inside <pre class="mermaid"> becomes an element, and the renderer reads text only.
+    body = re.sub(
+        r'(<pre class="mermaid">)(.*?)(</pre>)',
+        lambda m: m.group(1) + re.sub(r"<br\s*/?>", "&lt;br/&gt;", m.group(2)) + m.group(3),
+        body,
+        flags=re.S,
+    )
     target = HTML_DIR / f"{path.stem}.html"
     target.write_text(body)
     return target
