@@ -62,7 +62,7 @@ tutorial: secret up migrate seed  ## THE MAIN JOB: run every chapter against the
 	@$(PY) -m stack.course run
 
 lab: secret up migrate seed  ## Open JupyterLab on notebooks/ with the stack up
-	@$(VENV)/bin/jupyter lab notebooks/
+	@$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: reset secret up migrate seed  ## Every test: from an empty database, the chapters under strict nbval (in order), then tests/
 	@$(MAKE) -k --no-print-directory test-notebooks test-stack
