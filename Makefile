@@ -19,8 +19,8 @@ $(READY): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found\n  fix: install Python 3.11+ (or run make PYTHON=/path/to/python3.11)"; exit 1; }
 	@echo "==> creating $(VENV) and installing requirements.txt (once)"
 	@$(PYTHON) -m venv $(VENV)
-	@$(VENV)/bin/pip install -q --upgrade pip
-	@$(VENV)/bin/pip install -q -r requirements.txt
+	@$(VENV)/bin/pip install -q --disable-pip-version-check $$(grep '^uv==' requirements.txt)
+	@$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python -r requirements.txt
 	@touch $@
 
 setup: $(READY)  ## Create the venv with pinned packages (PostgreSQL 17 included)
