@@ -130,6 +130,7 @@ def test_the_hardened_recipe_rotates_hashes_and_revokes():
     assert post("/rpc/refresh_token", f"refresh_token={refresh}").status_code == 401
 
 
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")  # HS512 on purpose
 def test_the_hardened_gateway():
     recipes.use("hardened")
     task = http.gateway("/rest/task?select=id")
