@@ -122,11 +122,16 @@ def migrate(folder: Path = config.MIGRATIONS_DIR) -> list[str]:
 
 
 def start_postgrest_when_possible() -> None:
-    """On a fresh native stack PostgREST waits for the login role the first migration creates."""
+    """On a fresh stack PostgREST waits for the login role the first migration creates."""
     from . import runtime, services
 
+    variables = config.settings()
     if not runtime.uses_compose():
-        services.start_postgrest_if_it_can_log_in(config.settings())
+        services.start_postgrest_if_it_can_log_in(variables)
+    elif services.postgrest_can_serve(variables) and not services.postgrest_answers(variables):
+        # Compose restarts it with a growing back-off; start it now rather than in a minute.
+        subprocess.run(runtime.compose_command("restart", "postgrest"), check=True, capture_output=True)
+        services.wait_healthy(variables)
 
 
 def seed() -> list[str]:

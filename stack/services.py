@@ -31,11 +31,25 @@ def postgrest_url(variables: dict[str, str] | None = None) -> str:
     return f"http://127.0.0.1:{config.ports(variables).postgrest}"
 
 
+def postgrest_answers(variables: dict[str, str]) -> bool:
+    try:
+        return requests.get(postgrest_url(variables), timeout=2).status_code < 500
+    except requests.RequestException:
+        return False
+
+
+def postgrest_can_serve(variables: dict[str, str]) -> bool:
+    """Natively: its process runs. With Compose: its login role exists (until then it restarts)."""
+    if runtime.uses_compose():
+        return postgres.role_can_log_in(config.native_environment("postgrest", variables)["PGRST_DB_URI"])
+    return bool(proc.running_pid("postgrest"))
+
+
 def wait_healthy(variables: dict[str, str], timeout: float = 20) -> float:
     """Until the OpenAPI root answers through the gateway (so all three are serving).
 
     Before the migrations PostgREST cannot run yet (see up), and Caddy answering is all there is."""
-    if not runtime.uses_compose() and not proc.running_pid("postgrest"):
+    if not postgrest_can_serve(variables):
         proc.wait_for_port(config.ports(variables).gateway, timeout, name="caddy")
         return 0.0
     started = time.monotonic()
@@ -84,7 +98,8 @@ def up() -> None:
     variables = checked_settings()
     if runtime.uses_compose():
         say("starting the stack with Docker Compose")
-        subprocess.run(runtime.compose_command("up", "-d", "--build", "--wait"), check=True)
+        # No --wait: PostgREST restarts until `make migrate` creates its login role.
+        subprocess.run(runtime.compose_command("up", "-d", "--build"), check=True)
     else:
         preflight(variables)
         postgres.start(variables)
