@@ -74,14 +74,27 @@ def apply_file(path: Path, variables: dict[str, str]) -> None:
     sql = path.read_text()
     digest = hashlib.sha256(sql.encode()).hexdigest()
     name = label(path)
+    # psql quotes :'variables' itself, so a file name with a quote in it cannot break the record.
     script = (
         substitute(sql, variables)
-        + "\n;\n"
-        + f"insert into migrations.applied (name, sha256) values ('{name}', '{digest}');\n"
+        + "\n;\ninsert into migrations.applied (name, sha256) values (:'migration_file', :'migration_sha256');\n"
     )
     say(f"applying {name}")
     atomic = ["--single-transaction"] if runs_in_one_transaction(sql) else []
-    result = db.psql("-v", "ON_ERROR_STOP=1", "-q", *atomic, "-f", "-", input=script, check=False)
+    result = db.psql(
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-v",
+        f"name={name}",
+        "-v",
+        f"sha={digest}",
+        "-q",
+        *atomic,
+        "-f",
+        "-",
+        input=script,
+        check=False,
+    )
     if result.returncode != 0:
         raise failure(name, result.stderr)
 
