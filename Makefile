@@ -16,7 +16,7 @@ help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
 
 $(READY): requirements.txt pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found\n  fix: install Python 3.11+ (or run make PYTHON=/path/to/python3.11)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { printf 'error: %s is not Python 3.11 or newer\n  fix: install Python 3.11+, or run make PYTHON=/path/to/python3.11\n' "$(PYTHON)"; exit 1; }
 	@echo "==> creating $(VENV) and installing requirements.txt (once)"
 	@$(PYTHON) -m venv $(VENV)
 	@$(VENV)/bin/pip install -q --disable-pip-version-check $$(grep '^uv==' requirements.txt)
@@ -67,10 +67,10 @@ lab: secret up migrate seed  ## Open JupyterLab on notebooks/ with the stack up
 test: reset secret up migrate seed  ## Every test: from an empty database, the chapters under strict nbval (in order), then tests/
 	@$(MAKE) -k --no-print-directory test-notebooks test-stack
 
-test-notebooks: setup
+test-notebooks: setup  ## Only the chapters, under strict nbval (the stack must be up)
 	@$(VENV)/bin/pytest $(NBVAL) $(NOTEBOOKS)
 
-test-stack: setup
+test-stack: setup  ## Only tests/ (the stack must be up)
 	@$(VENV)/bin/pytest tests
 
 bench: setup  ## Benchmarks of the running stack (start it with make up)
@@ -80,5 +80,5 @@ lint: setup  ## ruff on code and notebooks
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 
-format: setup
+format: setup  ## ruff format the code and the notebooks
 	@$(VENV)/bin/ruff format .

@@ -230,13 +230,16 @@ def stop() -> bool:
 
 @contextlib.contextmanager
 def reloaded(caddyfile: Path, variables: dict[str, str] | None = None):
-    """Serve another Caddyfile for the duration of a `with` block, then always reload the normal one."""
+    """Serve another Caddyfile for the duration of a `with` block, then always reload the one before."""
+    from . import recipes  # recipes uses this module
+
     variables = config.settings() if variables is None else variables
+    previous = recipes.CADDYFILES[recipes.gateway_recipe()]
     reload(variables, caddyfile=caddyfile)
     try:
         yield
     finally:
-        reload(variables)
+        reload(variables, caddyfile=previous)
 
 
 @contextlib.contextmanager

@@ -53,4 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     except StackError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except subprocess.CalledProcessError as error:
+        detail = (
+            (error.stderr or b"").decode(errors="replace").strip() if isinstance(error.stderr, bytes) else error.stderr
+        )
+        print(
+            f"error: {' '.join(map(str, error.cmd))} exited with {error.returncode}\n{detail or ''}".rstrip(),
+            file=sys.stderr,
+        )
+        print("  fix: read the message above, then `make logs` and `make status`", file=sys.stderr)
+        return 1
     return 0

@@ -77,6 +77,16 @@ def check_jwt_secret(secret: str) -> bytes:
     return key
 
 
+def check_authenticator_password(password: str) -> None:
+    """It goes into PGRST_DB_URI and into a SQL literal: keep it to characters safe in both."""
+    if not re.fullmatch(r"[A-Za-z0-9._~-]+", password):
+        raise StackError(
+            "PGRST_AUTHENTICATOR_PASS in .env must be letters, digits and . _ ~ - only "
+            "(it is part of PostgREST's database URL and of a SQL string).",
+            "change it in .env before the first `make migrate` (or `make reset` after changing it)",
+        )
+
+
 _INTERPOLATION = re.compile(r"\$(?:(\$)|\{(\w+)(?:(:?[-?])([^}]*))?\}|(\w+))")
 
 

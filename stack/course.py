@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbconvert import HTMLExporter
 
 from . import config
@@ -37,12 +37,17 @@ def chapters(names: list[str] | None = None) -> list[Path]:
     return found
 
 
-def execute(path: Path) -> nbformat.NotebookNode:
+def execute(path: Path) -> tuple[nbformat.NotebookNode, str | None]:
+    """Run a chapter; the notebook as far as it got, and the failure (None when every cell passed)."""
     notebook = nbformat.read(path, as_version=4)
-    NotebookClient(
+    client = NotebookClient(
         notebook, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-    ).execute()
-    return notebook
+    )
+    try:
+        client.execute()
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
+        return notebook, str(error)
+    return notebook, None
 
 
 def title(notebook: nbformat.NotebookNode, path: Path) -> str:
@@ -141,13 +146,10 @@ def run(names: list[str] | None = None) -> int:
     results = []
     for path in chapters(names):
         started = time.monotonic()
-        try:
-            notebook = execute(path)
-            ok = True
-        except CellExecutionError as error:
-            notebook = nbformat.read(path, as_version=4)
-            ok = False
-            print(str(error)[-2000:], file=sys.stderr)
+        notebook, failure = execute(path)  # a failed chapter is rendered as far as it ran, error included
+        ok = failure is None
+        if failure:
+            print(failure[-2000:], file=sys.stderr)
         seconds = time.monotonic() - started
         render(notebook, path, mermaid)
         results.append((path, title(notebook, path), ok, seconds))
@@ -163,7 +165,10 @@ def refresh(names: list[str] | None = None) -> int:
     """Execute chapters in place (for authors): the stored outputs become this run's."""
     for path in chapters(names):
         started = time.monotonic()
-        notebook = execute(path)
+        notebook, failure = execute(path)
+        if failure:
+            print(failure[-2000:], file=sys.stderr)
+            return 1  # never store the outputs of a failed run
         nbformat.write(notebook, path)
         print(f"refreshed {path.name} in {time.monotonic() - started:.1f} s", flush=True)
     return 0

@@ -8,6 +8,7 @@ import subprocess
 import psycopg
 
 from . import config, postgres, runtime
+from .errors import StackError
 
 
 def psql_argv(*args: str, variables: dict[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
@@ -33,8 +34,12 @@ def psql_argv(*args: str, variables: dict[str, str] | None = None) -> tuple[list
 
 
 def psql(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """psql as the superuser; with check, a failure is a StackError carrying psql's own message."""
     argv, env = psql_argv(*args)
-    return subprocess.run(argv, input=input, env=env, capture_output=True, text=True, check=check)
+    result = subprocess.run(argv, input=input, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise StackError(f"psql failed: {result.stderr.strip()}", "is the stack up? `make up` (then `make status`)")
+    return result
 
 
 def connect(autocommit: bool = True, **kwargs) -> psycopg.Connection:

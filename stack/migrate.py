@@ -72,7 +72,7 @@ def apply_file(path: Path, variables: dict[str, str]) -> None:
     failure half-way leaves nothing behind and a rerun after the fix starts clean.
     """
     sql = path.read_text()
-    digest = hashlib.sha256(sql.encode()).hexdigest()
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
     name = label(path)
     # psql quotes :'variables' itself, so a file name with a quote in it cannot break the record.
     script = (
@@ -96,17 +96,21 @@ def apply_file(path: Path, variables: dict[str, str]) -> None:
         check=False,
     )
     if result.returncode != 0:
-        raise failure(name, result.stderr)
+        raise failure(name, result.stderr, atomic=bool(atomic))
 
 
-def failure(name: str, stderr: str) -> StackError:
+def failure(name: str, stderr: str, atomic: bool = True) -> StackError:
+    """psql's error as file:line, and what a rerun will find."""
+    kept = (
+        "nothing of it was kept"
+        if atomic
+        else "it runs its own transactions, so what it committed before that line stays: check it, or `make reset`"
+    )
     match = re.search(r"psql:<stdin>:(\d+): (ERROR|FATAL):\s+(.*)", stderr)
-    if not match:
-        return StackError(f"migration {name} failed: {stderr.strip()}", "fix the file, then run `make migrate` again")
-    line, _, message = match.groups()
+    where = f"at {name}:{match.group(1)}: {match.group(3)}" if match else f"in {name}: {stderr.strip()}"
     return StackError(
-        f"migration failed at {name}:{line}: {message}\n{stderr.strip()}",
-        f"fix {name} and run `make migrate` again: it was not recorded as applied, the files before it stay applied",
+        f"migration failed {where}\n{stderr.strip()}",
+        f"fix {name} and run `make migrate` again ({name} is not recorded as applied, {kept}; the files before it stay applied)",
     )
 
 
@@ -120,7 +124,7 @@ def migrate(folder: Path = config.MIGRATIONS_DIR) -> list[str]:
             say(
                 f"warning: {label(path)} changed after it was applied; it is not applied again (use `make reset` to start over)"
             )
-    todo = pending(folder)
+    todo = [path for path in sorted(folder.glob("*.sql")) if label(path) not in done]
     if not todo:
         say(f"{label(folder)}: nothing to apply")
         start_postgrest_when_possible()

@@ -36,11 +36,17 @@ def superuser_env(variables: dict[str, str] | None = None) -> dict[str, str]:
     }
 
 
-def conninfo(variables: dict[str, str] | None = None) -> str:
+def conninfo(variables: dict[str, str] | None = None, dbname: str | None = None) -> str:
+    """The superuser's libpq connection string (values quoted, so any password works)."""
+    from psycopg.conninfo import make_conninfo
+
     env = superuser_env(variables)
-    return (
-        f"host={env['PGHOST']} port={env['PGPORT']} user={env['PGUSER']} "
-        f"password={env['PGPASSWORD']} dbname={env['PGDATABASE']}"
+    return make_conninfo(
+        host=env["PGHOST"],
+        port=env["PGPORT"],
+        user=env["PGUSER"],
+        password=env["PGPASSWORD"],
+        dbname=dbname or env["PGDATABASE"],
     )
 
 
@@ -108,13 +114,11 @@ def start(variables: dict[str, str]) -> None:
         proc.require_free_port(port, "PostgreSQL", "NATIVE_POSTGRES_PORT")
         init(variables)
         _pg_ctl_start(port)
-        _create_database(variables)
-        return
-    if is_running():
-        return
-    proc.require_free_port(port, "PostgreSQL", "NATIVE_POSTGRES_PORT")
-    _prepare_folders()
-    _pg_ctl_start(port)
+    elif not is_running():
+        proc.require_free_port(port, "PostgreSQL", "NATIVE_POSTGRES_PORT")
+        _prepare_folders()
+        _pg_ctl_start(port)
+    ensure_database(variables)
 
 
 def _pg_ctl_start(port: int) -> None:
@@ -146,23 +150,15 @@ def _pg_ctl_start(port: int) -> None:
         )
 
 
-def _create_database(variables: dict[str, str]) -> None:
+def ensure_database(variables: dict[str, str]) -> None:
+    """Create the app database if it is missing (also after a first start that failed half-way)."""
+    import psycopg
+    from psycopg import sql
+
     env = superuser_env(variables)
-    subprocess.run(
-        [
-            tool("psql"),
-            "-X",
-            "-q",
-            "-d",
-            "postgres",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            f"create database {env['PGDATABASE']}",
-        ],
-        env={**os.environ, **env},
-        check=True,
-    )
+    with psycopg.connect(conninfo(variables, dbname="postgres"), autocommit=True) as conn:
+        if not conn.execute("select 1 from pg_database where datname = %s", [env["PGDATABASE"]]).fetchone():
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(env["PGDATABASE"])))
 
 
 def is_running() -> bool:

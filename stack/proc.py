@@ -89,31 +89,33 @@ def pid_path(name: str) -> Path:
 
 
 def running_pid(name: str) -> int | None:
-    """The pid recorded for a service, if that process is still alive."""
+    """The pid recorded for a service, if that process is alive and still is that service.
+
+    After a reboot a pid file can name some other process; its command line tells them apart,
+    so `make down` never signals a stranger.
+    """
     try:
         pid = int(pid_path(name).read_text())
-        os.kill(pid, 0)
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (FileNotFoundError, ValueError, ProcessLookupError):
         return None
-    except PermissionError:
-        return pid
-    return pid
+    return pid if name.encode() in command else None
 
 
 def spawn(name: str, argv: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.Popen:
     """Start a long-running service detached from this process, logging to state/logs."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     RUN_DIR.mkdir(parents=True, exist_ok=True)
-    log = open(log_path(name), "ab")
-    process = subprocess.Popen(
-        argv,
-        env={**os.environ, **env},
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with open(log_path(name), "ab") as log:
+        process = subprocess.Popen(
+            argv,
+            env={**os.environ, **env},
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     pid_path(name).write_text(str(process.pid))
     return process
 

@@ -25,6 +25,7 @@ def ensure_secret() -> str:
     """Create .env from example.env if needed and add JWT_SECRET if absent. Returns the secret."""
     if not config.ENV_FILE.exists():
         shutil.copy(config.EXAMPLE_ENV_FILE, config.ENV_FILE)
+        config.ENV_FILE.chmod(0o600)  # it holds the JWT secret and passwords
         say(f"created {config.ENV_FILE.name} from {config.EXAMPLE_ENV_FILE.name}")
     existing = dotenv_values(config.ENV_FILE).get("JWT_SECRET")
     if existing:

@@ -20,6 +20,7 @@ def checked_settings() -> dict[str, str]:
     variables = config.settings()
     config.compose_services(variables)
     config.check_jwt_secret(variables.get("JWT_SECRET", ""))
+    config.check_authenticator_password(variables.get("PGRST_AUTHENTICATOR_PASS", ""))
     return variables
 
 
@@ -106,9 +107,8 @@ def up() -> None:
         start_postgrest_if_it_can_log_in(variables)
         caddy.start(variables)
     wait_healthy(variables)
-    say(
-        f"healthy in {time.monotonic() - started:.1f} s: {gateway_url(variables)} (PostgREST: {postgrest.describe(variables)})"
-    )
+    serving = postgrest.describe(variables) if postgrest_can_serve(variables) else "starts after `make migrate`"
+    say(f"healthy in {time.monotonic() - started:.1f} s: {gateway_url(variables)} (PostgREST: {serving})")
 
 
 def down() -> None:
@@ -128,11 +128,7 @@ def reset() -> None:
     if runtime.uses_compose():
         subprocess.run(runtime.compose_command("down", "--volumes"), check=True)
         return
-    if config.ENV_FILE.exists():
-        down()
-    else:
-        for name in reversed(NATIVE_SERVICES[1:]):
-            proc.stop(name)
+    down()  # needs no .env: it only stops what runs
     if config.STATE_DIR.exists():
         say(f"removing {config.STATE_DIR}")
         shutil.rmtree(config.STATE_DIR)

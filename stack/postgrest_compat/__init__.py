@@ -5,5 +5,7 @@ course touches, and is configured only by PGRST_* environment variables:
 ``python -m stack.postgrest_compat``.
 """
 
+from .. import config
+
 __version__ = "1.0.0"
-FOLLOWS = "14.1"
+FOLLOWS = config.pins()["POSTGREST_VERSION"].removeprefix("v")  # the release compose.yaml pins

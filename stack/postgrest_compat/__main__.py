@@ -44,7 +44,7 @@ def main() -> int:
         run(uvicorn, app, settings)
     except SystemExit:  # uvicorn's own exit when start-up fails; PostgREST's code is 1
         return 1
-    return app.exit_code
+    return 0
 
 
 def run(uvicorn, app, settings) -> None:

@@ -595,7 +595,7 @@ async def handle_root(server: Server, request: Request, who: auth.Auth) -> Respo
     return build_response(
         200,
         body,
-        OPENAPI_TYPE if media == "application/openapi+json" else OPENAPI_TYPE,
+        OPENAPI_TYPE,
         headers,
         guc_headers,
         guc_status,
@@ -642,7 +642,6 @@ class App:
 
     def __init__(self, server: Server, endpoint):
         self.server, self.endpoint = server, endpoint
-        self.exit_code = 0
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
