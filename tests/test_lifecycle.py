@@ -9,10 +9,10 @@ from pathlib import Path
 from conftest import run_stack
 
 
-def alive(pid_file: Path) -> bool:
+def alive(pid: int) -> bool:
     try:
-        os.kill(int(pid_file.read_text()), 0)
-    except (FileNotFoundError, ProcessLookupError):
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
     return True
 
@@ -29,12 +29,13 @@ def test_down_stops_everything_and_keeps_the_data(elsewhere):
         assert run_stack("migrate", **elsewhere).returncode == 0
         marker = run_stack("psql", "-c", "create table public.survives_down (id int)", **elsewhere)
         assert marker.returncode == 0, marker.stderr
-        pid_files = [state / "run" / "postgrest.pid", state / "run" / "caddy.pid"]
-        assert all(alive(p) for p in pid_files)
+        # read the pids before down: down deletes the pid files
+        pids = [int((state / "run" / name).read_text()) for name in ("postgrest.pid", "caddy.pid")]
+        assert all(alive(pid) for pid in pids)
 
         down = run_stack("down", **elsewhere)
         assert down.returncode == 0, down.stderr
-        assert not any(alive(p) for p in pid_files)
+        assert not any(alive(pid) for pid in pids)
         ports = ("CADDY_HTTP_PORT", "NATIVE_POSTGREST_PORT", "NATIVE_POSTGRES_PORT", "NATIVE_CADDY_ADMIN_PORT")
         assert not any(listening(elsewhere[name]) for name in ports)
         assert "nothing was running" in run_stack("down", **elsewhere).stdout

@@ -8,17 +8,11 @@ import requests
 
 from stack import http, tokens
 
-LOGIN_BODY = {"user_": "demo", "pass": "demo"}
-
-
-def login() -> requests.Response:
-    # curl --show-headers -X POST -H 'Content-Profile: auth' -H 'Content-Type: application/json'
-    #      --data '{"user_": "demo", "pass": "demo"}' http://localhost:8000/rpc/login
-    return requests.post(http.gateway("/rpc/login"), json=LOGIN_BODY, headers={"Content-Profile": "auth"}, timeout=10)
-
 
 def test_login_sets_both_cookies(page_stack):
-    response = login()
+    # curl --show-headers -X POST -H 'Content-Profile: auth' -H 'Content-Type: application/json'
+    #      --data '{"user_": "demo", "pass": "demo"}' http://localhost:8000/rpc/login
+    response = http.login("demo", "demo")
     assert response.status_code == 204
     assert response.content == b""
     cookies = http.set_cookies(response)
@@ -29,7 +23,7 @@ def test_login_sets_both_cookies(page_stack):
 
 
 def test_access_token_verifies_with_the_decoded_secret(page_stack):
-    token = http.cookie_value(login(), "access_token")
+    token = http.cookie_value(http.login(), "access_token")
     claims = tokens.verify(token)
     assert set(claims) == {"role", "username", "sub", "exp"}
     assert claims["role"] == "basic_subscriber"
@@ -40,7 +34,7 @@ def test_access_token_verifies_with_the_decoded_secret(page_stack):
 
 
 def test_task_with_cookie_is_200_json(page_stack):
-    token = http.cookie_value(login(), "access_token")
+    token = http.cookie_value(http.login(), "access_token")
     response = requests.get(http.gateway("/rest/task"), headers={"Cookie": f"access_token={token}"}, timeout=10)
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/json; charset=utf-8"
@@ -55,7 +49,7 @@ def test_task_without_cookie_is_refused_by_caddy(page_stack):
 
 
 def test_refresh_gives_a_new_access_token(page_stack):
-    first = login()
+    first = http.login()
     refresh_token = http.cookie_value(first, "refresh_token")
     # The page's example quotes the cookie wrongly; this is the request it means.
     response = requests.post(

@@ -28,12 +28,15 @@ import psycopg
 import pytest
 import requests
 
+from stack.config import BUILD_DIR
 from stack.proc import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DATABASE = "pgrst_conformance"
 SECRET = "conformance-secret-of-sixty-four-characters-for-every-hmac-alg!!"
 AUDIENCE = "conformance"
+# The server logs every request: the session server writes there, not to a pipe nobody reads (a full pipe stalls it).
+LOG_FILE = BUILD_DIR / "postgrest-conformance.log"
 
 
 def superuser_conninfo(dbname: str) -> str:
@@ -71,11 +74,26 @@ def command() -> list[str] | None:
     return [sys.executable, "-m", "stack.postgrest_compat"]
 
 
-def launch(env: dict[str, str]) -> subprocess.Popen:
+def launch(env: dict[str, str], log: Path | None = None) -> subprocess.Popen:
+    """Output (stdout and stderr) to `log` when given; else to pipes, for a test that reads them with communicate()."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("PGRST_")}
-    return subprocess.Popen(
-        command(), env={**base, **env}, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    if log is None:
+        return subprocess.Popen(
+            command(), env={**base, **env}, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as output:
+        return subprocess.Popen(command(), env={**base, **env}, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Terminate, and kill if it has not exited within 5 s."""
+    process.terminate()
+    try:
+        process.wait(5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 class Session(requests.Session):
@@ -104,25 +122,26 @@ def server(database):
     process = None
     if not url:
         port = free_port()
-        process = launch(server_env(port))
+        process = launch(server_env(port), LOG_FILE)
         url = f"http://127.0.0.1:{port}"
-    session = Session(url)
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            if session.get("/").status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if process and process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stderr.read()}")
-        if time.monotonic() > deadline:
-            raise RuntimeError("server did not answer within 15 s")
-        time.sleep(0.1)
-    yield session, process
-    if process:
-        process.terminate()
-        process.wait(5)
+    try:  # stopped even when it never answers
+        session = Session(url)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                if session.get("/").status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if process and process.poll() is not None:
+                raise RuntimeError(f"server exited ({LOG_FILE}): {LOG_FILE.read_text()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server did not answer within 15 s (its log: {LOG_FILE})")
+            time.sleep(0.1)
+        yield session, process
+    finally:
+        if process:
+            stop(process)
 
 
 @pytest.fixture
