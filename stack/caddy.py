@@ -260,7 +260,7 @@ def scratch(caddyfile: Path, folder: Path = config.BUILD_DIR / "scratch-caddy"):
             stderr=subprocess.STDOUT,
         )
     try:
-        proc.wait_for_port(port, 10, process, "scratch caddy")
+        proc.wait_for_port(port, 10, process, "scratch caddy", log=folder / "caddy.log")
         yield f"http://localhost:{port}"
     finally:
         process.terminate()

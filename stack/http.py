@@ -19,14 +19,14 @@ UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 SHOWN_HEADERS = ("content-type", "content-profile", "content-range", "set-cookie", "www-authenticate", "location")
 
 
-def gateway(path: str = "") -> str:
+def gateway(path: str = "", variables: dict[str, str] | None = None) -> str:
     """A URL on the gateway (Caddy), as a browser or curl would use it."""
-    return f"http://localhost:{config.ports().gateway}{path}"
+    return f"http://localhost:{config.ports(variables).gateway}{path}"
 
 
-def postgrest(path: str = "") -> str:
+def postgrest(path: str = "", variables: dict[str, str] | None = None) -> str:
     """A URL straight on PostgREST, bypassing Caddy (for comparisons only)."""
-    return f"http://127.0.0.1:{config.ports().postgrest}{path}"
+    return f"http://127.0.0.1:{config.ports(variables).postgrest}{path}"
 
 
 def shorten(text: str) -> str:

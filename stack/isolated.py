@@ -31,7 +31,12 @@ class IsolatedStack:
         # mkdtemp makes it 0700; PostgreSQL runs as another user when we are root.
         self.state_dir.chmod(0o755)
         self.ports = dict(zip(PORT_SETTINGS, proc.free_ports(len(PORT_SETTINGS)), strict=True))
-        overrides = {"STACK_STATE_DIR": str(self.state_dir), **{k: str(v) for k, v in self.ports.items()}}
+        # Native whatever .env says: this stack is local processes the tests start, kill and restart.
+        overrides = {
+            "STACK_MODE": "native",
+            "STACK_STATE_DIR": str(self.state_dir),
+            **{k: str(v) for k, v in self.ports.items()},
+        }
         self.env = {**os.environ, **overrides}
         # What stack.config would read inside the subprocesses, for helpers called from here.
         self.variables = {**config.settings(), **overrides}
@@ -69,7 +74,7 @@ class IsolatedStack:
         self.python("from stack import migrate, services\nservices.up(); migrate.migrate(); migrate.seed()")
         return self
 
-    def stop(self, remove: bool = True) -> None:
+    def stop(self) -> None:
         """Stop every service of this stack (only this one), then delete its state.
 
         Caddy and PostgREST are killed rather than drained: the stack is thrown away, and a
@@ -80,14 +85,7 @@ class IsolatedStack:
                 with contextlib.suppress(ProcessLookupError):
                     self.kill(name)
         self.step("down")
-        if remove:
-            shutil.rmtree(self.state_dir, ignore_errors=True)
-
-    def __enter__(self) -> IsolatedStack:
-        return self.up()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        shutil.rmtree(self.state_dir, ignore_errors=True)
 
     # --- single services ---
 

@@ -64,20 +64,23 @@ def require_free_port(port: int, service: str, setting: str) -> None:
         )
 
 
-def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = None, name: str = "") -> None:
+def wait_for_port(
+    port: int, timeout: float, process: subprocess.Popen | None = None, name: str = "", log: Path | None = None
+) -> None:
+    log = log or log_path(name)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise StackError(
                 f"{name} exited with code {process.returncode} while starting.",
-                f"read its log: {log_path(name)} (or `make logs`)",
+                f"read its log: {log} (or `make logs`)",
             )
         with socket.socket() as probe:
             probe.settimeout(0.2)
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.05)
-    raise StackError(f"{name} did not listen on port {port} within {timeout:.0f} s.", f"read its log: {log_path(name)}")
+    raise StackError(f"{name} did not listen on port {port} within {timeout:.0f} s.", f"read its log: {log}")
 
 
 def log_path(name: str) -> Path:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import requests
 
-from . import caddy, config, db, migrate, runtime
+from . import caddy, config, db, http, migrate, runtime
 from .errors import StackError
 from .proc import say
 
@@ -98,9 +98,7 @@ def wait_for_schema_cache(recipe: str, timeout: float = 5) -> None:
     """Until PostgREST has reloaded its schema cache (it names the auth schema by its comment)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        response = requests.get(
-            f"http://localhost:{config.ports().gateway}/rest/", headers={"Accept-Profile": "auth"}, timeout=5
-        )
+        response = requests.get(http.gateway("/rest/"), headers={"Accept-Profile": "auth"}, timeout=5)
         if response.ok and (response.json().get("info", {}).get("title") == MARKER) == (recipe == "hardened"):
             return
         time.sleep(0.05)

@@ -8,7 +8,7 @@ import time
 
 import requests
 
-from . import caddy, config, postgres, postgrest, proc, runtime
+from . import caddy, config, http, postgres, postgrest, proc, runtime
 from .errors import StackError
 from .proc import say
 
@@ -24,17 +24,9 @@ def checked_settings() -> dict[str, str]:
     return variables
 
 
-def gateway_url(variables: dict[str, str] | None = None) -> str:
-    return f"http://localhost:{config.ports(variables).gateway}"
-
-
-def postgrest_url(variables: dict[str, str] | None = None) -> str:
-    return f"http://127.0.0.1:{config.ports(variables).postgrest}"
-
-
 def postgrest_answers(variables: dict[str, str]) -> bool:
     try:
-        return requests.get(postgrest_url(variables), timeout=2).status_code < 500
+        return requests.get(http.postgrest(variables=variables), timeout=2).status_code < 500
     except requests.RequestException:
         return False
 
@@ -58,7 +50,7 @@ def wait_healthy(variables: dict[str, str], timeout: float = 20) -> float:
     last = ""
     while time.monotonic() < deadline:
         try:
-            response = requests.get(f"{gateway_url(variables)}/rest/", timeout=2)
+            response = requests.get(http.gateway("/rest/", variables), timeout=2)
             if response.status_code < 500:
                 return time.monotonic() - started
             last = f"HTTP {response.status_code}"
@@ -108,7 +100,7 @@ def up() -> None:
         caddy.start(variables)
     wait_healthy(variables)
     serving = postgrest.describe(variables) if postgrest_can_serve(variables) else "starts after `make migrate`"
-    say(f"healthy in {time.monotonic() - started:.1f} s: {gateway_url(variables)} (PostgREST: {serving})")
+    say(f"healthy in {time.monotonic() - started:.1f} s: {http.gateway(variables=variables)} (PostgREST: {serving})")
 
 
 def down() -> None:
@@ -145,7 +137,7 @@ def status() -> dict[str, str]:
         "postgres": f"PostgreSQL {config.pins()['POSTGRES_VERSION']} on 127.0.0.1:{p.postgres}",
         "postgrest": f"{postgrest.describe(variables)} on 127.0.0.1:{p.postgrest}",
         "caddy": f"Caddy {config.pins()['CADDY_VERSION']} + caddy-jwt {config.pins()['CADDY_JWT_VERSION']} "
-        f"({caddy.source_of(caddy.binary_path())}) on {gateway_url(variables)}",
+        f"({caddy.source_of(caddy.binary_path())}) on {http.gateway(variables=variables)}",
     }
     running = {
         "postgres": postgres.is_running(),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import time
 
 import jwt
@@ -12,7 +11,7 @@ from . import config
 
 def secret_key() -> bytes:
     """The bytes Caddy, PostgREST and PostgreSQL all sign and verify with."""
-    return base64.b64decode(config.settings()["JWT_SECRET"])
+    return config.check_jwt_secret(config.settings().get("JWT_SECRET", ""))
 
 
 def verify(token: str, key: bytes | None = None) -> dict:

@@ -32,7 +32,7 @@ def run_stack(*args: str, **env: str) -> subprocess.CompletedProcess:
 def elsewhere(tmp_path) -> dict[str, str]:
     """Settings for a second stack that must not touch the running one."""
     ports = dict(zip(isolated.PORT_SETTINGS, map(str, proc.free_ports(len(isolated.PORT_SETTINGS))), strict=True))
-    return {"STACK_STATE_DIR": str(tmp_path / "state"), **ports}
+    return {"STACK_MODE": "native", "STACK_STATE_DIR": str(tmp_path / "state"), **ports}
 
 
 # --- Figures (issue 5): what the hostile-input, load and fault tests measured ---
