@@ -41,7 +41,12 @@ def execute(path: Path) -> tuple[nbformat.NotebookNode, str | None]:
     """Run a chapter; the notebook as far as it got, and the failure (None when every cell passed)."""
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
-        notebook, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        notebook,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        # The kernel's start-up warnings (e.g. "running over TCP") only clutter the run's report.
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
+        resources={"metadata": {"path": str(path.parent)}},
     )
     try:
         client.execute()
