@@ -60,7 +60,7 @@ def title(notebook: nbformat.NotebookNode, path: Path) -> str:
         if cell.cell_type == "markdown":
             for line in cell.source.splitlines():
                 if line.startswith("# "):
-                    return line[2:].strip()
+                    return line[2:].strip().replace("`", "")
     return path.stem
 
 
@@ -131,14 +131,15 @@ def render(notebook: nbformat.NotebookNode, path: Path, mermaid: str | None) -> 
 
 def write_index(results: list[tuple[Path, str, bool, float]]) -> Path:
     rows = "".join(
-        f"<tr><td>{'✅' if ok else '❌'}</td><td><a href='{html.escape(path.stem)}.html'>{html.escape(name)}</a></td>"
+        f"<tr><td class='{'pass' if ok else 'fail'}'>{'passed' if ok else 'FAILED'}</td><td><a href='{html.escape(path.stem)}.html'>{html.escape(name)}</a></td>"
         f"<td>{seconds:.1f} s</td></tr>"
         for path, name, ok, seconds in results
     )
     index = HTML_DIR / "index.html"
     index.write_text(
         "<!doctype html><meta charset='utf-8'><title>JWT Authentication on SuperStack</title>"
-        "<style>body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto}td{padding:.3rem .8rem}</style>"
+        "<style>body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto}td{padding:.3rem .8rem}"
+        ".pass{color:#1a7f37}.fail{color:#cf222e;font-weight:bold}</style>"
         "<h1>JWT Authentication on SuperStack</h1><p>Every chapter below was just executed against the live stack.</p>"
         f"<table>{rows}</table>"
     )
