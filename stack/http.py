@@ -29,6 +29,11 @@ def postgrest(path: str = "", variables: dict[str, str] | None = None) -> str:
     return f"http://127.0.0.1:{config.ports(variables).postgrest}{path}"
 
 
+def display_name(header: str) -> str:
+    """A header's usual spelling: Content-Type, Set-Cookie, and WWW-Authenticate (not Www-)."""
+    return "WWW-Authenticate" if header.lower() == "www-authenticate" else header.title()
+
+
 def shorten(text: str) -> str:
     """Replace each JWT by its (stable) header and placeholders, each UUID by a placeholder."""
     text = JWT.sub(lambda m: m.group(0).split(".")[0] + ".‹payload›.‹signature›", text)
@@ -64,7 +69,7 @@ def _rows(response: requests.Response, headers: tuple[str, ...]) -> list[tuple[s
             if name in response.headers
             else []
         )
-        rows.extend((f"← {name.title()}", shorten(value)) for value in values)
+        rows.extend((f"← {display_name(name)}", shorten(value)) for value in values)
     rows.append(("Body", body_text(response)))
     return rows
 
