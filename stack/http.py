@@ -6,13 +6,17 @@ stored output is the same on every run; cells assert on the real values.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
+import shutil
+import subprocess
 
 import requests
 
 from . import config
+from .errors import StackError
 
 JWT = re.compile(r"eyJ[\w-]*\.[\w-]+\.[\w-]*")
 UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
@@ -134,3 +138,43 @@ def refused_by(response: requests.Response) -> str:
     except ValueError:
         return "?"
     return "PostgREST" if isinstance(body, dict) and "code" in body else "?"
+
+
+@functools.cache
+def _curl_show_headers_flag() -> str:
+    """--show-headers (curl >= 8.10) when this curl knows it, else its older spelling -i."""
+    if shutil.which("curl") is None:
+        raise StackError(
+            "curl is not installed; the page's commands need it.", "install curl (e.g. apt-get install curl)"
+        )
+    help_text = subprocess.run(["curl", "--help", "all"], capture_output=True, text=True, timeout=10).stdout
+    return "--show-headers" if "--show-headers" in help_text else "-i"
+
+
+def curl(*args: str, headers: tuple[str, ...] = SHOWN_HEADERS) -> str:
+    """Run the real curl with `args`; the last one is a path on the gateway (e.g. "/rpc/login").
+
+    Returns the status line and the response headers named in `headers`, one per line, sorted by
+    name (repeated headers keep their order), tokens and UUIDs shortened: no Date, no port.
+    """
+    *options, path = args
+    command = [
+        "curl",
+        "--silent",
+        "--show-error",
+        "--max-time",
+        "10",
+        _curl_show_headers_flag(),
+        *options,
+        gateway(path),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=15)
+    if result.returncode != 0:
+        raise StackError(f"curl exited with {result.returncode}: {result.stderr.strip()}", "is the stack up? `make up`")
+    head = result.stdout.replace("\r\n", "\n").split("\n\n", 1)[0].splitlines()
+    status, fields = head[0].strip(), [line.partition(":") for line in head[1:]]
+    kept = sorted(
+        ((name.strip().lower(), value.strip()) for name, _, value in fields if name.strip().lower() in headers),
+        key=lambda field: field[0],
+    )
+    return "\n".join([status, *(f"{display_name(name)}: {shorten(value)}" for name, value in kept)])
