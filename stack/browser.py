@@ -49,9 +49,10 @@ SHOTS = {
         "page-10-refresh-after-logout",
     ),
     "hardened": (
-        "hardened-01-logged-in",
-        "hardened-02-logged-out",
-        "hardened-03-refresh-after-logout",
+        "hardened-01-logging-in",
+        "hardened-02-logged-in",
+        "hardened-03-logged-out",
+        "hardened-04-refresh-after-logout",
     ),
 }
 

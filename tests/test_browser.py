@@ -74,16 +74,17 @@ def test_hardened_recipe_logout_clears_the_refresh_cookie():
     recipes.use("hardened")
     browser.clear("hardened")
     with browser.Browser() as b:
-        step = b.fill_login("hardened-01-logged-in", "demo", "demo")
-        step = b.press("hardened-01-logged-in", "Log in")
+        step = b.fill_login("hardened-01-logging-in", "demo", "demo")
+        assert step.state == "out"
+        step = b.press("hardened-02-logged-in", "Log in")
         assert (step.status, step.state) == (204, "in")
         assert b.document_cookie() == ""
         assert {"access_token", "refresh_token"} <= set(b.cookies())
 
-        step = b.press("hardened-02-logged-out", "Log out")
+        step = b.press("hardened-03-logged-out", "Log out")
         assert (step.status, step.state) == (204, "out")
         assert "refresh_token" not in b.cookies()
 
-        step = b.press("hardened-03-refresh-after-logout", "Refresh")
+        step = b.press("hardened-04-refresh-after-logout", "Refresh")
         assert (step.status, step.state) == (401, "out")
     assert browser.produced("hardened") == list(browser.SHOTS["hardened"])
