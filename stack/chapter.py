@@ -22,4 +22,5 @@ def ready(recipe: str = "page", seeded: bool = True) -> str:
             migrate.seed()
         recipes.use(recipe)
     # No port or path in the line: a chapter's stored output must not depend on the machine.
-    return f"stack ready: gateway healthy, migrations applied, recipe '{recipe}'"
+    seeding = ", demo user seeded" if seeded else ""
+    return f"stack ready: gateway healthy, migrations applied{seeding}, recipe '{recipe}'"

@@ -37,13 +37,21 @@ def free_port() -> int:
     return free_ports(1)[0]
 
 
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+def port_is_free(port: int) -> bool:
+    """Nobody listens on the port on IPv4 or IPv6 loopback (Caddy binds every interface)."""
+    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
         try:
-            probe.bind((host, port))
-        except OSError:
-            return False
+            probe = socket.socket(family)
+        except OSError:  # no IPv6 on this machine
+            continue
+        with probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as error:
+                if family == socket.AF_INET6 and error.errno == 99:  # ::1 not configured
+                    continue
+                return False
     return True
 
 
