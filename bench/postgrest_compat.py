@@ -97,19 +97,13 @@ def run(url: str | None = None, app_url: str | None = None, seconds: float = 3.0
     """Benchmark: start the compatible server on the conformance database unless `url` is given;
     the login part uses `app_url` (default: the native stack's PostgREST on port 3000)."""
     sys.path.insert(0, str(ROOT))
-    import psycopg
 
     from stack import config, postgres
     from tests.postgrest_conformance import conftest
 
     process = None
-    with psycopg.connect(conftest.superuser_conninfo("postgres"), autocommit=True) as conn:
-        if not conn.execute("select 1 from pg_database where datname = %s", [conftest.DATABASE]).fetchone():
-            conn.execute(f'create database "{conftest.DATABASE}"')
     if url is None:
-        with psycopg.connect(conftest.superuser_conninfo(conftest.DATABASE), autocommit=True) as conn:
-            if not conn.execute("select to_regclass('api.items')").fetchone()[0]:
-                conn.execute((ROOT / "tests/postgrest_conformance/fixtures.sql").read_text())
+        conftest.prepare_database()
         port = conftest.free_port()
         process = conftest.launch(conftest.server_env(port), SERVER_LOG)
         url = f"http://127.0.0.1:{port}"

@@ -27,7 +27,9 @@ from pathlib import Path
 import psycopg
 import pytest
 import requests
+from psycopg import sql
 
+from stack import config, postgres
 from stack.config import BUILD_DIR
 from stack.proc import free_port
 
@@ -40,15 +42,11 @@ LOG_FILE = BUILD_DIR / "postgrest-conformance.log"
 
 
 def superuser_conninfo(dbname: str) -> str:
-    sys.path.insert(0, str(ROOT))
-    from stack import postgres
-
-    info = postgres.conninfo()
-    return info.rsplit("dbname=", 1)[0] + f"dbname={dbname}"
+    return postgres.conninfo(dbname=dbname)
 
 
 def pg_port() -> str:
-    return dict(item.split("=", 1) for item in superuser_conninfo(DATABASE).split())["port"]
+    return str(config.ports().postgres)
 
 
 def server_env(port: int) -> dict[str, str]:
@@ -105,14 +103,19 @@ class Session(requests.Session):
         return super().request(method, self.base + url, *args, **kwargs)
 
 
-@pytest.fixture(scope="session")
-def database() -> str:
+def prepare_database() -> str:
+    """(Re)create the conformance database's fixture schema; its superuser conninfo."""
     with psycopg.connect(superuser_conninfo("postgres"), autocommit=True) as conn:
         if not conn.execute("select 1 from pg_database where datname = %s", [DATABASE]).fetchone():
-            conn.execute(f'create database "{DATABASE}"')
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(DATABASE)))
     with psycopg.connect(superuser_conninfo(DATABASE), autocommit=True) as conn:
         conn.execute((Path(__file__).parent / "fixtures.sql").read_text())
     return superuser_conninfo(DATABASE)
+
+
+@pytest.fixture(scope="session")
+def database() -> str:
+    return prepare_database()
 
 
 @pytest.fixture(scope="session")
