@@ -216,40 +216,29 @@ def status_for_sqlstate(state: str, message: str, authenticated: bool) -> int:
     return prefixes.get(state[:2], 400)
 
 
+def _unparsable_raise(details: str, hint: str) -> ApiError:
+    return ApiError(500, "PGRST121", "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error", details, hint)
+
+
 def _raise_pgrst(message: str, detail: str | None) -> ApiError:
     """RAISE SQLSTATE 'PGRST': full response control (code/message in MESSAGE, status/headers in DETAIL)."""
     try:
         body = json.loads(message)
         assert isinstance(body, dict) and "code" in body and "message" in body
     except (ValueError, AssertionError):
-        return ApiError(
-            500,
-            "PGRST121",
-            "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error",
+        return _unparsable_raise(
             f"Invalid JSON value for MESSAGE: '{message}'",
             "MESSAGE must be a JSON object with obligatory keys: 'code', 'message' and optional keys: "
             "'details', 'hint'.",
         )
     hint = "DETAIL must be a JSON object with obligatory keys: 'status', 'headers' and optional key: 'status_text'."
     if detail is None:
-        return ApiError(
-            500,
-            "PGRST121",
-            "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error",
-            "DETAIL is missing in the RAISE statement",
-            hint,
-        )
+        return _unparsable_raise("DETAIL is missing in the RAISE statement", hint)
     try:
         extra = json.loads(detail)
         assert isinstance(extra, dict) and "status" in extra and "headers" in extra
     except (ValueError, AssertionError):
-        return ApiError(
-            500,
-            "PGRST121",
-            "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error",
-            f"Invalid JSON value for DETAIL: '{detail}'",
-            hint,
-        )
+        return _unparsable_raise(f"Invalid JSON value for DETAIL: '{detail}'", hint)
     return ApiError(
         int(extra["status"]),
         str(body["code"]),
