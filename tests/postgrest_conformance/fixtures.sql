@@ -51,6 +51,12 @@ begin raise sqlstate 'PT402' using message = 'Payment needed', detail = 'pay fir
 create function api.pt401() returns void language plpgsql as $$
 begin raise sqlstate 'PT401' using message = 'Invalid user or password'; end $$;
 create function api.boom() returns void language plpgsql as $$ begin raise exception 'boom'; end $$;
+create function api.teapot() returns void language plpgsql as $$
+begin raise sqlstate 'PGRST' using
+  message = '{"code":"T418","message":"I am a teapot","details":"short and stout","hint":null}',
+  detail = '{"status":418,"headers":{"X-Kettle":"on"}}'; end $$;
+create function api.bad_raise() returns void language plpgsql as $$
+begin raise sqlstate 'PGRST' using message = 'not json'; end $$;
 create function api.headers_then_fail() returns void language plpgsql as $$
 begin perform set_config('response.headers', '[{"X-Leak": "yes"}]', true); raise exception 'failed'; end $$;
 create function api.whoami() returns json language sql stable as $$

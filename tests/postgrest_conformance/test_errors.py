@@ -34,6 +34,22 @@ def test_ptnnn_sets_status(s):
     assert r.json() == {"code": "PT402", "message": "Payment needed", "details": "pay first", "hint": "use a card"}
 
 
+def test_raise_sqlstate_pgrst_controls_the_response(s):
+    """RAISE SQLSTATE 'PGRST': MESSAGE is the JSON body, DETAIL gives status and headers."""
+    r = s.post("/rpc/teapot")
+    assert r.status_code == 418
+    assert r.headers["X-Kettle"] == "on"
+    assert r.json() == {"code": "T418", "message": "I am a teapot", "details": "short and stout", "hint": None}
+
+
+def test_raise_sqlstate_pgrst_with_bad_json_is_pgrst121(s):
+    """RAISE SQLSTATE 'PGRST' whose MESSAGE is not the JSON object PostgREST expects: 500 PGRST121."""
+    r = s.post("/rpc/bad_raise")
+    assert r.status_code == 500
+    assert r.json()["code"] == "PGRST121"
+    assert r.json()["details"] == "Invalid JSON value for MESSAGE: 'not json'"
+
+
 def test_pt401_has_www_authenticate(s):
     """A 401 from SQL carries WWW-Authenticate: Bearer."""
     r = s.post("/rpc/pt401")
