@@ -20,7 +20,7 @@ $(READY): requirements.txt pyproject.toml
 	@echo "==> creating $(VENV) and installing requirements.txt (once)"
 	@$(PYTHON) -m venv $(VENV)
 	@$(VENV)/bin/pip install -q --disable-pip-version-check $$(grep '^uv==' requirements.txt)
-	@$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python -r requirements.txt
+	@$(VENV)/bin/uv pip install -q --compile-bytecode --python $(VENV)/bin/python -r requirements.txt
 	@touch $@
 
 setup: $(READY)  ## Create the venv with pinned packages (PostgreSQL 17 included)
