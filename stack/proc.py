@@ -144,13 +144,21 @@ def stop(name: str, timeout: float = 10) -> bool:
             return True
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return True
             reap(pid)
+            if not alive(pid):
+                return True
             time.sleep(0.05)
     return True
+
+
+def alive(pid: int) -> bool:
+    """Running, and not a zombie: an exited service whose parent (often PID 1 here) has not reaped it
+    yet still answers kill(pid, 0), and waiting for it would cost seconds."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z"
 
 
 def reap(pid: int) -> None:

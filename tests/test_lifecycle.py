@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 
 from conftest import run_stack
 
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+from stack import proc
 
 
 def listening(port: str) -> bool:
@@ -31,11 +24,11 @@ def test_down_stops_everything_and_keeps_the_data(elsewhere):
         assert marker.returncode == 0, marker.stderr
         # read the pids before down: down deletes the pid files
         pids = [int((state / "run" / name).read_text()) for name in ("postgrest.pid", "caddy.pid")]
-        assert all(alive(pid) for pid in pids)
+        assert all(proc.alive(pid) for pid in pids)
 
         down = run_stack("down", **elsewhere)
         assert down.returncode == 0, down.stderr
-        assert not any(alive(pid) for pid in pids)
+        assert not any(proc.alive(pid) for pid in pids)  # exited (a zombie awaiting its reaper counts as gone)
         ports = ("CADDY_HTTP_PORT", "NATIVE_POSTGREST_PORT", "NATIVE_POSTGRES_PORT", "NATIVE_CADDY_ADMIN_PORT")
         assert not any(listening(elsewhere[name]) for name in ports)
         assert "nothing was running" in run_stack("down", **elsewhere).stdout
