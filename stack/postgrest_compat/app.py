@@ -263,13 +263,9 @@ class Server:
                         cursor.nextset()
                     count, body, guc_headers, guc_status = await cursor.fetchone()
                 except psycopg.Error as error:
-                    if conn.broken or error.sqlstate is None:
-                        self.mark_down(str(error).strip())
-                        if error.sqlstate is None:
-                            raise errors.client_error(str(error).strip()) from None
-                    else:
+                    if not (conn.broken or error.sqlstate is None):
                         await conn.execute(b"ROLLBACK", prepare=False)
-                    raise errors.from_postgres(error, who.authenticated) from None
+                    raise self._query_failed(error, conn, who) from None
                 try:
                     extra_headers = parse_guc_headers(guc_headers)
                     status = parse_guc_status(guc_status)
@@ -283,7 +279,7 @@ class Server:
                     try:
                         await conn.execute(b"COMMIT", prepare=False)
                     except psycopg.Error as error:
-                        raise errors.from_postgres(error, who.authenticated) from None
+                        raise self._query_failed(error, conn, who) from None
                 return count, body, extra_headers, status
         except PoolTimeout:
             if self.down is not None:
@@ -292,6 +288,15 @@ class Server:
         except psycopg.OperationalError as error:
             self.mark_down(str(error).strip())
             raise errors.connection_error(str(error).strip()) from None
+
+    def _query_failed(self, error: psycopg.Error, conn, who: auth.Auth) -> errors.ApiError:
+        """A statement failed. A connection lost mid-query (no SQLSTATE: the server closed it, as
+        on a restart) is PostgREST's 503 PGRST001 "Database client error", never a 500."""
+        if conn.broken or error.sqlstate is None:
+            self.mark_down(str(error).strip())
+        if error.sqlstate is None:
+            return errors.client_error(str(error).strip())
+        return errors.from_postgres(error, who.authenticated)
 
     def _statements(self, conn, readonly: bool, main) -> bytes:
         """BEGIN; set_config(...); [pre-request;] main[; COMMIT] as one query text (%s placeholders)."""

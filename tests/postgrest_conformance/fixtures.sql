@@ -33,6 +33,7 @@ create function api.greet(name text, greeting text default 'hello') returns text
 create function api.list_items() returns setof api.items language sql stable as $$ select * from api.items order by id $$;
 create function api.over(a int) returns int language sql immutable as $$ select a $$;
 create function api.over(a int, b int default 0) returns int language sql immutable as $$ select a + b $$;
+create function api.nap(seconds float) returns void language sql volatile as $$ select pg_sleep(seconds) $$;
 create function api.add_note(body text) returns void language sql volatile
   as $$ insert into api.notes (body) values (body) $$;
 create function api.set_cookies() returns void language plpgsql security definer as $$

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 import requests
 
-from .conftest import SECRET, command, free_port, launch, pg_port, server_env
+from .conftest import SECRET, command, free_port, launch, pg_port, server_env, stop
 
 JSON = "application/json; charset=utf-8"
 
@@ -206,26 +206,52 @@ def test_refused_login_at_start_exits_1(database):
     assert process.returncode == 1
 
 
-def forward(listener: socket.socket, target: tuple[str, int], stop: threading.Event) -> None:
-    """A plain TCP relay: the database 'opens' when this starts accepting on the port PGRST_DB_URI names."""
+class Relay:
+    """A plain TCP relay to PostgreSQL: the database 'opens' when it starts, and cut() drops every
+    connection through it at once, as a crash or a network failure does (no SQLSTATE, no goodbye)."""
 
-    def pipe(source: socket.socket, sink: socket.socket) -> None:
+    def __init__(self, port: int):
+        self.listener = socket.create_server(("127.0.0.1", port))
+        self.listener.settimeout(0.2)
+        self.sockets: list[socket.socket] = []
+        self.cut_before: bytes | None = None  # cut instead of forwarding a client message holding this
+        self.stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:  # closed by close()
+                return
+            upstream = socket.create_connection(("127.0.0.1", int(pg_port())))
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b, a is client), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, from_client: bool) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
+                if from_client and self.cut_before and self.cut_before in data:
+                    self.cut()
+                    return
                 sink.sendall(data)
         for end in (source, sink):
             with contextlib.suppress(OSError):
                 end.shutdown(socket.SHUT_RDWR)
 
-    listener.settimeout(0.2)
-    while not stop.is_set():
-        try:
-            client, _ = listener.accept()
-        except TimeoutError:
-            continue
-        upstream = socket.create_connection(target)
-        for a, b in ((client, upstream), (upstream, client)):
-            threading.Thread(target=pipe, args=(a, b), daemon=True).start()
+    def cut(self) -> None:
+        for end in self.sockets:
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+        self.sockets.clear()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.cut()
+        self.listener.close()
 
 
 @needs_binary
@@ -236,14 +262,67 @@ def test_database_unreachable_at_start(database):
     env = server_env(free_port())
     env["PGRST_DB_URI"] = env["PGRST_DB_URI"].replace(f":{pg_port()}/", f":{db_port}/")
     process = launch(env)
-    stop = threading.Event()
+    relay = None
     try:
         url = f"http://127.0.0.1:{env['PGRST_SERVER_PORT']}/items?limit=1"
         assert_not_connected(wait_for(url, 503, 15, process))
-        listener = socket.create_server(("127.0.0.1", db_port))
-        threading.Thread(target=forward, args=(listener, ("127.0.0.1", int(pg_port())), stop), daemon=True).start()
+        relay = Relay(db_port)
         assert wait_for(url, 200, 10, process).json() == [{"id": 1, "name": "item 1", "qty": 10}]
     finally:
-        process.terminate()
-        process.wait(5)
-        stop.set()
+        stop(process)
+        if relay:
+            relay.close()
+
+
+CLIENT_ERROR = "Database client error. Retrying the connection."
+
+
+def nap_get(base: str) -> requests.Response:
+    return requests.get(f"{base}/rpc/nap?seconds=2", timeout=10)
+
+
+def nap_post(base: str) -> requests.Response:
+    return requests.post(f"{base}/rpc/nap", json={"seconds": 2}, timeout=10)
+
+
+def note_post(base: str) -> requests.Response:
+    return requests.post(f"{base}/rpc/add_note", json={"body": "lost at commit"}, timeout=10)
+
+
+@needs_binary
+@pytest.mark.parametrize(
+    "call, cut_before",
+    [(nap_get, None), (nap_post, None), (note_post, b"COMMIT\x00")],
+    ids=["read-mid-query", "write-mid-query", "write-at-commit"],
+)
+def test_connection_lost(database, call, cut_before):
+    """The connection drops while a query runs, or just as the COMMIT goes out: 503 PGRST001
+    "Database client error", the libpq message as details, never a 500 (Error.hs: ClientError).
+    Then the server reconnects by itself."""
+    db_port = free_port()
+    env = server_env(free_port())
+    env["PGRST_DB_URI"] = env["PGRST_DB_URI"].replace(f":{pg_port()}/", f":{db_port}/")
+    relay = Relay(db_port)
+    process = launch(env)
+    base = f"http://127.0.0.1:{env['PGRST_SERVER_PORT']}"
+    try:
+        wait_for(f"{base}/items?limit=1", 200, 15, process)
+        relay.cut_before = cut_before
+        answers = []
+        caller = threading.Thread(target=lambda: answers.append(call(base)))
+        caller.start()
+        if cut_before is None:
+            time.sleep(0.7)  # the query is now inside pg_sleep
+            relay.cut()
+        caller.join(10)
+        relay.cut_before = None
+        (response,) = answers
+        assert response.status_code == 503, response.text
+        body = response.json()
+        assert (body["code"], body["message"], body["hint"]) == ("PGRST001", CLIENT_ERROR, None)
+        assert "server closed the connection unexpectedly" in body["details"]
+        assert response.headers["Content-Type"] == JSON
+        wait_for(f"{base}/items?limit=1", 200, 10, process)
+    finally:
+        stop(process)
+        relay.close()
