@@ -55,6 +55,7 @@ def run(uvicorn, app, settings) -> None:
         log_level="warning",
         access_log=False,
         server_header=False,
+        proxy_headers=False,  # PostgREST reads no X-Forwarded-* header either
         date_header=True,
         lifespan="on",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 import time
 from http.cookies import SimpleCookie
@@ -246,8 +247,8 @@ class Server:
     ):
         """One transaction: BEGIN; set_config(...); pre-request; main query; COMMIT.
 
-        Sent as one multi-statement simple query with client-side binding: one round trip for a
-        read (COMMIT included), two for a write (COMMIT or ROLLBACK once the answer is checked).
+        Sent as one multi-statement simple query with client-side binding: one round trip, COMMIT
+        included; two for a singular request (COMMIT or ROLLBACK once the row count is checked).
         Python-side cost, not PostgreSQL, bounds this server, and one query is far cheaper than a
         pipeline of five. Returns (count, body, response.headers entries, response.status)."""
         if self.down is not None:
@@ -256,7 +257,9 @@ class Server:
         try:
             async with self.pool.connection() as conn:
                 cursor = psycopg.AsyncClientCursor(conn)
-                query = self._statements(conn, readonly, main)
+                # Only a singular request rolls back on a wrong row count; it needs a second trip.
+                committing = readonly or not singular
+                query = self._statements(conn, readonly, committing, main)
                 try:
                     await cursor.execute(query, params, prepare=False)
                     for _ in range(self.main_index):
@@ -266,20 +269,20 @@ class Server:
                     if not (conn.broken or error.sqlstate is None):
                         await conn.execute(b"ROLLBACK", prepare=False)
                     raise self._query_failed(error, conn, who) from None
-                try:
-                    extra_headers = parse_guc_headers(guc_headers)
-                    status = parse_guc_status(guc_status)
-                    if singular and count != 1:
-                        raise errors.singularity_error(count)
-                except errors.ApiError:
-                    if not readonly:
+                if not committing:
+                    if count != 1:
                         await conn.execute(b"ROLLBACK", prepare=False)
-                    raise
-                if not readonly:
+                        raise errors.singularity_error(count)
                     try:
                         await conn.execute(b"COMMIT", prepare=False)
                     except psycopg.Error as error:
                         raise self._query_failed(error, conn, who) from None
+                elif singular and count != 1:
+                    raise errors.singularity_error(count)
+                # Decoded after COMMIT, as PostgREST does (Response.hs): a bad value is a 500, the
+                # transaction stays committed.
+                extra_headers = parse_guc_headers(guc_headers)
+                status = parse_guc_status(guc_status)
                 return count, body, extra_headers, status
         except PoolTimeout:
             if self.down is not None:
@@ -298,7 +301,7 @@ class Server:
             return errors.client_error(str(error).strip())
         return errors.from_postgres(error, who.authenticated)
 
-    def _statements(self, conn, readonly: bool, main) -> bytes:
+    def _statements(self, conn, readonly: bool, committing: bool, main) -> bytes:
         """BEGIN; set_config(...); [pre-request;] main[; COMMIT] as one query text (%s placeholders)."""
         if self.prefix is None:
             pre = [self.pre_request.as_bytes(conn)] if self.pre_request is not None else []
@@ -306,8 +309,8 @@ class Server:
             self.prefix = {
                 flag: b"; ".join([BEGIN_RO if flag else BEGIN_RW, settings, *pre, b""]) for flag in (True, False)
             }
-        text = main if isinstance(main, bytes) else main.as_bytes(conn)
-        return self.prefix[readonly] + text + (b"; COMMIT" if readonly else b"")
+        text = main.as_bytes(conn)
+        return self.prefix[readonly] + text + (b"; COMMIT" if committing else b"")
 
 
 def parse_guc_headers(text: str | None) -> list[tuple[str, str]]:
@@ -331,15 +334,14 @@ def parse_guc_headers(text: str | None) -> list[tuple[str, str]]:
 
 
 def parse_guc_status(text: str | None) -> int | None:
+    """Leading decimal digits, the rest ignored ("202 Accepted" is 202), as PostgREST's `decimal`.
+    Unlike PostgREST, a value outside 100-999 is refused too: no HTTP status line can carry it."""
     if text is None:
         return None
-    try:
-        status = int(text.strip())
-    except ValueError:
-        raise errors.guc_status_error() from None
-    if not 100 <= status <= 599:
+    digits = re.match(r"[0-9]+", text)
+    if digits is None or not 100 <= int(digits.group()) <= 999:
         raise errors.guc_status_error()
-    return status
+    return int(digits.group())
 
 
 # ---- handlers -----------------------------------------------------------------------------------
@@ -468,7 +470,19 @@ async def handle_rpc(server: Server, request: Request, name: str, who: auth.Auth
         raise errors.media_type_error(_requested_types(accept))
     singular = media == "application/vnd.pgrst.object+json"
     values: list = []
-    main, kind = query.call(function, arguments, params, singular, values)
+    # A plain call (no select, filters, order or paging) has one query text per argument set:
+    # built once per schema load, since composing it costs more than the rest of the request.
+    plain = params == query.ReadParams(arguments=params.arguments)
+    key = (function.oid, tuple(sorted(arguments)), singular)
+    if plain and key in server.cache.calls:
+        main, kind = server.cache.calls[key]
+        if arguments:
+            values.append(json.dumps(arguments))
+    else:
+        composed, kind = query.call(function, arguments, params, singular, values)
+        main = query.Text(composed)
+        if plain:
+            server.cache.calls[key] = (main, kind)
     readonly = method != "POST" or not function.volatile
     count, body, guc_headers, guc_status = await server.execute(
         request, who, schema_name, readonly, main, values, singular=singular and kind == "set"

@@ -251,6 +251,20 @@ BODY_SCALAR_SET = sql.SQL("coalesce(json_agg(_postgrest_t.pgrst_scalar), '[]')::
 ALL_SOURCE = sql.SQL("pgrst_source.*")
 
 
+class Text:
+    """A composed query and, after its first use, its bytes for that connection's encoding."""
+
+    __slots__ = ("composed", "encoded")
+
+    def __init__(self, composed: sql.Composable):
+        self.composed, self.encoded = composed, None
+
+    def as_bytes(self, conn) -> bytes:
+        if self.encoded is None:
+            self.encoded = self.composed.as_bytes(conn)
+        return self.encoded
+
+
 def wrap(source: sql.Composable, body: sql.Composable, outer: sql.Composable = ALL_SOURCE) -> sql.Composed:
     """The main query: rows counted, the body as text, and response.headers/status read after it."""
     return sql.SQL(

@@ -88,6 +88,8 @@ class Function:
 class SchemaCache:
     tables: dict[tuple[str, str], Table] = field(default_factory=dict)
     functions: dict[tuple[str, str], list[Function]] = field(default_factory=dict)
+    # Query texts of plain calls (no select, filter, order or paging), built once per schema load
+    calls: dict[tuple, tuple] = field(default_factory=dict)  # (query.Text, kind)
 
     def table_names(self, schema: str) -> list[str]:
         return sorted(name for (s, name) in self.tables if s == schema)

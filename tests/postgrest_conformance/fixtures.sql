@@ -47,6 +47,13 @@ create function api.bad_headers() returns void language plpgsql as $$
 begin perform set_config('response.headers', '{"a": 1}', true); end $$;
 create function api.bad_status() returns void language plpgsql as $$
 begin perform set_config('response.status', 'abc', true); end $$;
+create function api.note_then_bad_headers(body text) returns void language plpgsql as $$
+begin
+  insert into api.notes (body) values (body);
+  perform set_config('response.headers', 'not json', true);
+end $$;
+create function api.status_with_reason() returns void language plpgsql as $$
+begin perform set_config('response.status', '202 Accepted', true); end $$;
 create function api.pt402() returns void language plpgsql as $$
 begin raise sqlstate 'PT402' using message = 'Payment needed', detail = 'pay first', hint = 'use a card'; end $$;
 create function api.pt401() returns void language plpgsql as $$

@@ -1,6 +1,9 @@
 """Contract: functions under /rpc, request settings, response control from SQL, profiles."""
 
+import time
+
 import jwt
+import psycopg
 
 from .conftest import SECRET
 
@@ -174,6 +177,21 @@ def test_bad_response_status_pgrst112(s):
     """response.status not an integer: 500 PGRST112."""
     r = s.post("/rpc/bad_status")
     assert r.status_code == 500 and r.json()["code"] == "PGRST112"
+
+
+def test_bad_response_headers_after_commit(s, database):
+    """response.headers is decoded after the transaction (Response.hs): the 500 PGRST111 comes
+    back, yet what the function wrote stays committed."""
+    body = f"bad headers {time.monotonic_ns()}"
+    r = s.post("/rpc/note_then_bad_headers", json={"body": body})
+    assert r.status_code == 500 and r.json()["code"] == "PGRST111"
+    with psycopg.connect(database) as conn:
+        assert conn.execute("select count(*) from api.notes where body = %s", [body]).fetchone() == (1,)
+
+
+def test_response_status_leading_digits(s):
+    """response.status is read as its leading decimal digits (Data.Text.Read.decimal): '202 Accepted' is 202."""
+    assert s.post("/rpc/status_with_reason").status_code == 202
 
 
 def test_headers_rolled_back_on_error(s):
