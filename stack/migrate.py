@@ -19,6 +19,12 @@ create table if not exists migrations.applied (
     sha256 text not null,
     applied_at timestamptz not null default now()
 );
+-- Files that run their own transactions: marked here before they start, unmarked once recorded,
+-- so a later run can say that one was cut off part-way.
+create table if not exists migrations.started (
+    name text primary key,
+    started_at timestamptz not null default now()
+);
 """
 
 _VARIABLE = re.compile(r"\$(?:\{(\w+)\}|([A-Za-z_]\w*))")
@@ -54,6 +60,12 @@ def label(path: Path) -> str:
     return str(path.relative_to(config.ROOT)) if path.is_relative_to(config.ROOT) else str(path)
 
 
+def interrupted() -> list[str]:
+    """Files marked started (they run their own transactions) and never recorded as applied."""
+    out = db.psql("-At", "-c", "select name from migrations.started order by name").stdout
+    return [line for line in out.splitlines() if line]
+
+
 def applied() -> dict[str, str]:
     db.psql("-q", "-v", "ON_ERROR_STOP=1", input=TRACKING)
     out = db.psql("-At", "-F", "\t", "-c", "select name, sha256 from migrations.applied order by name").stdout
@@ -81,6 +93,16 @@ def apply_file(path: Path, variables: dict[str, str]) -> None:
     )
     say(f"applying {name}")
     atomic = ["--single-transaction"] if runs_in_one_transaction(sql) else []
+    if not atomic:
+        script += "delete from migrations.started where name = :'migration_file';\n"
+        db.psql(
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-v",
+            f"migration_file={name}",
+            input="insert into migrations.started (name) values (:'migration_file') on conflict do nothing;\n",
+        )
     result = db.psql(
         "-v",
         "ON_ERROR_STOP=1",
@@ -125,6 +147,12 @@ def migrate(folder: Path = config.MIGRATIONS_DIR) -> list[str]:
                 f"warning: {label(path)} changed after it was applied; it is not applied again (use `make reset` to start over)"
             )
     todo = [path for path in sorted(folder.glob("*.sql")) if label(path) not in done]
+    for name in interrupted():
+        say(
+            f"warning: {name} started on an earlier run and never finished; it runs its own transactions, "
+            "so part of it may be committed. It runs again now: if it fails on something that already "
+            "exists, check what is there, or `make reset` to start over"
+        )
     if not todo:
         say(f"{label(folder)}: nothing to apply")
         start_postgrest_when_possible()

@@ -224,6 +224,9 @@ def test_migration_runner_killed_half_way_reruns_cleanly(isolated, tmp_path: Pat
     rerun = isolated.python(run)
     figures["fault_migration_interrupted"] = {"half_way_rolled_back_after_s": round(rolled_back, 2), "rerun_applied": 2}
     assert "applying" in rerun.stdout and "01-first.sql" not in rerun.stdout
+    # 02 runs its own transaction, so the runner cannot know how far it got: the rerun says so.
+    assert f"{tmp_path}/02-slow.sql started on an earlier run and never finished" in rerun.stdout
+    assert isolated.query("select count(*) from migrations.started") == [(0,)]
     assert applied() == ["01-first.sql", "02-slow.sql", "03-last.sql"]
     assert runs() == ["01", "02", "03"]
     tables = isolated.query("select count(*) from pg_tables where schemaname = 'fault_demo'")
