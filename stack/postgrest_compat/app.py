@@ -288,7 +288,7 @@ class Server:
             if self.down is not None:
                 raise errors.connection_error(self.down) from None
             raise errors.acquisition_timeout() from None
-        except psycopg.OperationalError as error:
+        except (psycopg.OperationalError, psycopg.InterfaceError) as error:  # e.g. the ROLLBACK after a lost connection
             self.mark_down(str(error).strip())
             raise errors.connection_error(str(error).strip()) from None
 
