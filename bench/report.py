@@ -87,9 +87,10 @@ def text(results: dict) -> str:
         f"{signing['sql_over_pyjwt_p50']}x)"
     )
     if results.get("postgrest_compat"):
+        from .postgrest_compat import text as compat_text
+
         parts.append(
-            "PostgREST-compatible server (bench/postgrest_compat.py):\n"
-            + json.dumps(results["postgrest_compat"], indent=2)
+            "PostgREST-compatible server (bench/postgrest_compat.py)\n" + compat_text(results["postgrest_compat"])
         )
     goal_rows = [
         [
