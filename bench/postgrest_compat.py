@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -99,16 +98,14 @@ def wait_until_serving(url: str, process: subprocess.Popen, seconds: float = 15)
 def run(url: str | None = None, app_url: str | None = None, seconds: float = 3.0, clients: int = 8) -> dict:
     """Benchmark: start the compatible server on the conformance database unless `url` is given;
     the login part uses `app_url` (default: the native stack's PostgREST on port 3000)."""
-    sys.path.insert(0, str(ROOT))
-
-    from stack import config, postgres
-    from tests.postgrest_conformance import conftest
+    from stack import config, conformance, postgres
+    from stack.proc import free_port
 
     process = None
     if url is None:
-        conftest.prepare_database()
-        port = conftest.free_port()
-        process = conftest.launch(conftest.server_env(port), SERVER_LOG)
+        conformance.prepare_database()
+        port = free_port()
+        process = conformance.launch(conformance.server_env(port), SERVER_LOG)
         url = f"http://127.0.0.1:{port}"
     pid = process.pid if process else None
     try:  # the server is stopped even when it never starts answering
@@ -121,7 +118,7 @@ def run(url: str | None = None, app_url: str | None = None, seconds: float = 3.0
         }
     finally:
         if process:
-            conftest.stop(process)
+            conformance.stop(process)
     app_url = app_url or f"http://127.0.0.1:{config.ports().postgrest}"
     try:
         result["login"] = login_vs_bcrypt(app_url, postgres.conninfo())

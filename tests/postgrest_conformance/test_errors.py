@@ -11,7 +11,8 @@ import psycopg
 import pytest
 import requests
 
-from .conftest import SECRET, command, free_port, launch, pg_port, server_env, stop
+from stack.conformance import SECRET, command, launch, pg_port, server_env, stop
+from stack.proc import free_port
 
 JSON = "application/json; charset=utf-8"
 

@@ -7,7 +7,7 @@ import time
 import jwt
 import pytest
 
-from .conftest import AUDIENCE, SECRET
+from stack.conformance import AUDIENCE, SECRET
 
 
 def token(claims, secret=SECRET, algorithm="HS256"):

@@ -5,7 +5,7 @@ import time
 import jwt
 import psycopg
 
-from .conftest import SECRET
+from stack.conformance import SECRET
 
 JSON = "application/json; charset=utf-8"
 

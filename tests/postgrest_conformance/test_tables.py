@@ -2,7 +2,7 @@
 
 import jwt
 
-from .conftest import SECRET
+from stack.conformance import SECRET
 
 JSON = "application/json; charset=utf-8"
 
