@@ -301,6 +301,10 @@ def refresh_cases() -> list[Case]:
 # --- methods and paths ---
 
 
+def signed_in() -> dict[str, str]:
+    return {"Cookie": f"access_token={tokens.make()}"}
+
+
 def method_cases() -> list[Case]:
     def call(method: str, path: str, **kwargs) -> Callable[[], requests.Response]:
         return lambda: requests.request(method, http.gateway(path), timeout=10, **kwargs)
@@ -327,10 +331,15 @@ def method_cases() -> list[Case]:
         ),
         Case(
             "DELETE-task-as-subscriber",
-            call("DELETE", "/rest/task?id=eq.-1", headers={"Cookie": f"access_token={tokens.make()}"}),
+            call("DELETE", "/rest/task?id=eq.-1", headers=signed_in()),
             403,
             "42501",
         ),
+        # A NUL byte in a filter value: PostgreSQL's own 400, and the server stays up (it once
+        # mistook psycopg's client-side refusal for a lost connection and answered 503 for a second).
+        Case("filter-nul-byte", call("GET", "/rest/task?title=eq.a%00b", headers=signed_in()), 400, "22021"),
+        Case("filter-after-nul-byte", call("GET", "/rest/task?title=eq.a", headers=signed_in()), 200, None),
+        Case("filter-sql-looking", call("GET", "/rest/task?title=eq.x'%20or%20'1'='1", headers=signed_in()), 200, None),
         Case("OPTIONS-task-preflight", call("OPTIONS", "/rest/task"), 401, EMPTY),
         Case("rest-without-slash", call("GET", "/rest"), 401, EMPTY),
         Case("rpc-login-trailing-slash", call("POST", "/rpc/login/", headers=AUTH, json=credentials), 401, EMPTY),

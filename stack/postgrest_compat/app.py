@@ -254,8 +254,11 @@ class Server:
         if self.down is not None:
             raise errors.connection_error(self.down)
         params = [*self._gucs(request, who, schema_name), *values]
+        if any(isinstance(value, str) and "\x00" in value for value in params):
+            # Else psycopg's client-side refusal (no SQLSTATE) would look like a lost connection.
+            raise errors.nul_in_text()
         try:
-            async with self.pool.connection() as conn:
+            async with Borrowed(self.pool) as conn:
                 cursor = psycopg.AsyncClientCursor(conn)
                 # Only a singular request rolls back on a wrong row count; it needs a second trip.
                 committing = readonly or not singular
@@ -311,6 +314,24 @@ class Server:
             }
         text = main.as_bytes(conn)
         return self.prefix[readonly] + text + (b"; COMMIT" if committing else b"")
+
+
+class Borrowed:
+    """A pooled connection for one request, handed back as it is. Each request ends its own
+    transaction (COMMIT or ROLLBACK), so the commit that pool.connection() adds on exit would only
+    cost a lock and a check; putconn still replaces a broken connection or rolls back an open one."""
+
+    __slots__ = ("pool", "conn")
+
+    def __init__(self, pool: AsyncConnectionPool):
+        self.pool = pool
+
+    async def __aenter__(self):
+        self.conn = await self.pool.getconn()
+        return self.conn
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.pool.putconn(self.conn)
 
 
 def parse_guc_headers(text: str | None) -> list[tuple[str, str]]:

@@ -129,6 +129,19 @@ def test_schema_reload_on_notify(s, database):
         time.sleep(0.1)
 
 
+def test_nul_byte_in_a_filter_value(s):
+    """A NUL byte in a text value is PostgreSQL's 22021, passed on as a 400; the server stays up."""
+    r = s.get("/items?name=eq.a%00b")
+    assert r.status_code == 400
+    assert r.json() == {
+        "code": "22021",
+        "details": None,
+        "hint": None,
+        "message": 'invalid byte sequence for encoding "UTF8": 0x00',
+    }
+    assert s.get("/items?limit=1").status_code == 200
+
+
 def test_recovers_after_connections_are_killed(s, database):
     """Lost database connections: 503 while unavailable, then recovery by itself."""
     with psycopg.connect(database, autocommit=True) as conn:
