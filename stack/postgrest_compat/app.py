@@ -262,9 +262,9 @@ class Server:
                 cursor = psycopg.AsyncClientCursor(conn)
                 # Only a singular request rolls back on a wrong row count; it needs a second trip.
                 committing = readonly or not singular
-                query = self._statements(conn, readonly, committing, main)
+                statements = self._statements(conn, readonly, committing, main)
                 try:
-                    await cursor.execute(query, params, prepare=False)
+                    await cursor.execute(statements, params, prepare=False)
                     for _ in range(self.main_index):
                         cursor.nextset()
                     count, body, guc_headers, guc_status = await cursor.fetchone()
@@ -307,12 +307,12 @@ class Server:
     def _statements(self, conn, readonly: bool, committing: bool, main) -> bytes:
         """BEGIN; set_config(...); [pre-request;] main[; COMMIT] as one query text (%s placeholders)."""
         if self.prefix is None:
-            pre = [self.pre_request.as_bytes(conn)] if self.pre_request is not None else []
-            settings = self.settings_sql.as_bytes(conn)
+            pre = [query.render(self.pre_request, conn)] if self.pre_request is not None else []
+            settings = query.render(self.settings_sql, conn)
             self.prefix = {
                 flag: b"; ".join([BEGIN_RO if flag else BEGIN_RW, settings, *pre, b""]) for flag in (True, False)
             }
-        text = main.as_bytes(conn)
+        text = (main if isinstance(main, query.Text) else query.Text(main)).as_bytes(conn)
         return self.prefix[readonly] + text + (b"; COMMIT" if committing else b"")
 
 

@@ -251,8 +251,18 @@ BODY_SCALAR_SET = sql.SQL("coalesce(json_agg(_postgrest_t.pgrst_scalar), '[]')::
 ALL_SOURCE = sql.SQL("pgrst_source.*")
 
 
+def render(query: sql.Composable, conn) -> bytes:
+    """The query's bytes for client-side binding, with every '%' outside a placeholder doubled: an
+    identifier such as "a%b" (from a request, or from the database) must not read as a placeholder."""
+    if isinstance(query, sql.Composed):
+        return b"".join(render(part, conn) for part in query)
+    if isinstance(query, sql.Placeholder):
+        return query.as_bytes(conn)
+    return query.as_bytes(conn).replace(b"%", b"%%")
+
+
 class Text:
-    """A composed query and, after its first use, its bytes for that connection's encoding."""
+    """A composed query and, after its first use, its rendered bytes for that connection's encoding."""
 
     __slots__ = ("composed", "encoded")
 
@@ -261,7 +271,7 @@ class Text:
 
     def as_bytes(self, conn) -> bytes:
         if self.encoded is None:
-            self.encoded = self.composed.as_bytes(conn)
+            self.encoded = render(self.composed, conn)
         return self.encoded
 
 

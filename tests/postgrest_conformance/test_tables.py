@@ -1,6 +1,7 @@
 """Contract: tables and views (select, filters, order, limit/offset, Content-Range, object+json, writes)."""
 
 import jwt
+import pytest
 
 from stack.conformance import SECRET
 
@@ -48,6 +49,21 @@ def test_filters(s):
     assert ids(s.get("/items?id=in.(1,3,5)")) == [1, 3, 5]
     assert ids(s.get("/items?qty=is.null")) == [10]
     assert ids(s.get("/items?id=not.lt.10")) == [10]
+
+
+@pytest.mark.parametrize("query", ["select=na%25me", "na%25me=eq.1", "order=na%25me", "select=n:na%25s"])
+def test_percent_in_a_column_name(s, query):
+    """An unknown column is PostgreSQL's 42703 (400), a '%' in its name included; the server stays up."""
+    r = s.get(f"/items?{query}")
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == "42703" and "%" in r.json()["message"]
+    assert s.get("/items?limit=1").status_code == 200
+
+
+def test_percent_in_a_value(s):
+    """A '%' in a filter value reaches PostgreSQL as written: LIKE's own wildcard (as `*` is), plain text for eq."""
+    assert ids(s.get("/items?name=like.item 1%25&order=id")) == [1, 10]
+    assert s.get("/items?name=eq.100%25").json() == []
 
 
 def test_filters_are_anded(s):
