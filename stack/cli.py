@@ -15,7 +15,10 @@ def psql(args: list[str]) -> int:
     from . import db
 
     argv, env = db.psql_argv(*args)
-    return subprocess.run(argv, env=env).returncode
+    code = subprocess.run(argv, env=env).returncode
+    if code == 2:  # psql's code for "no connection to the server"
+        print("  fix: is the stack up? `make up` (then `make status`)", file=sys.stderr)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,6 +39,12 @@ def test_taken_gateway_port_names_the_setting(elsewhere):
     assert not Path(elsewhere["STACK_STATE_DIR"], "pgdata").exists()  # nothing was started
 
 
+def test_psql_with_the_stack_down_says_make_up(elsewhere):
+    result = run_stack("psql", "-c", "select 1", **elsewhere)  # nothing listens on this stack's port
+    assert result.returncode == 2  # psql's own code for a failed connection, passed on
+    assert "Connection refused" in result.stderr and "is the stack up? `make up`" in result.stderr
+
+
 def empty_path(tmp_path: Path) -> str:
     """A PATH with nothing on it, so no `go` is found wherever Go is installed (the stack runs no tool by name)."""
     folder = tmp_path / "empty-bin"
