@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import secrets
 import shutil
+import time
 
 from dotenv import dotenv_values
 
-from . import config
+from . import config, db
 from .proc import say
 
 
@@ -38,3 +39,45 @@ def ensure_secret() -> str:
         env_file.write(("" if text.endswith("\n") or not text else "\n") + f"JWT_SECRET={secret}\n")
     say(f"wrote a new JWT_SECRET to .env: {mask(secret)}")
     return secret
+
+
+# The page keeps the secret twice: in .env (for Caddy and PostgREST) and inside PostgreSQL, where
+# migration 02's ALTER SYSTEM puts it for auth.login to sign with.
+
+
+def in_database() -> str | None:
+    """pgrst.jwt_secret as PostgreSQL has it (None before migration 02, or when it cannot be asked)."""
+    result = db.psql("-At", "-c", "select current_setting('pgrst.jwt_secret', true)", check=False)
+    return (result.stdout.strip() or None) if result.returncode == 0 else None
+
+
+def store_in_database(value: str, timeout: float = 5) -> None:
+    """As migration 02 does it (ALTER SYSTEM, then a reload), and wait until new sessions see it.
+    Only a valid secret is taken: base64 has no quote, so it can sit in the SQL text, and it goes
+    on psql's stdin rather than its command line, where other local users could read it."""
+    config.check_jwt_secret(value)
+    db.psql(
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        input=f"alter system set pgrst.jwt_secret = '{value}';\nselect pg_reload_conf();\n",
+    )
+    deadline = time.monotonic() + timeout
+    while in_database() != value:
+        if time.monotonic() > deadline:
+            raise TimeoutError("PostgreSQL did not reload its configuration")
+        time.sleep(0.05)
+
+
+def disagreement(variables: dict[str, str]) -> str | None:
+    """A warning when PostgreSQL's secret is not .env's, as after editing JWT_SECRET in .env once
+    migrated: the stack starts, but every token auth.login signs is then refused."""
+    stored = in_database()
+    if stored is None or stored == variables.get("JWT_SECRET"):
+        return None
+    return (
+        "warning: PostgreSQL signs tokens with another JWT secret than the one .env gives Caddy and PostgREST, "
+        "so every login's token will be refused. Put the old JWT_SECRET back in .env, or store the new one: "
+        "`make psql` then `alter system set pgrst.jwt_secret = '<JWT_SECRET from .env>'; select pg_reload_conf();` "
+        "(or `make reset`, then migrate and seed again)"
+    )

@@ -8,7 +8,7 @@ import time
 
 import requests
 
-from . import caddy, config, http, postgres, postgrest, proc, runtime
+from . import caddy, config, http, postgres, postgrest, proc, runtime, secret
 from .errors import StackError
 from .proc import say
 
@@ -101,6 +101,9 @@ def up() -> None:
     wait_healthy(variables)
     serving = postgrest.describe(variables) if postgrest_can_serve(variables) else "starts after `make migrate`"
     say(f"healthy in {time.monotonic() - started:.1f} s: {http.gateway(variables=variables)} (PostgREST: {serving})")
+    warning = secret.disagreement(variables)
+    if warning:
+        say(warning)
 
 
 def down() -> None:
@@ -147,6 +150,9 @@ def status() -> dict[str, str]:
     lines = {name: f"{'up  ' if running[name] else 'down'}  {text}" for name, text in report.items()}
     for line in lines.values():
         print(line)
+    warning = secret.disagreement(variables) if running["postgres"] else None
+    if warning:
+        print(warning)
     return lines
 
 

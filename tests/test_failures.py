@@ -9,7 +9,7 @@ import pytest
 import requests
 from conftest import run_stack
 
-from stack import config, db, http, migrate
+from stack import config, db, http, migrate, secret
 
 
 def test_missing_env_file_says_run_make_secret(tmp_path, elsewhere):
@@ -43,6 +43,20 @@ def test_psql_with_the_stack_down_says_make_up(elsewhere):
     result = run_stack("psql", "-c", "select 1", **elsewhere)  # nothing listens on this stack's port
     assert result.returncode == 2  # psql's own code for a failed connection, passed on
     assert "Connection refused" in result.stderr and "is the stack up? `make up`" in result.stderr
+
+
+def test_secret_edited_after_migrating_is_named(page_stack):
+    """The page keeps the secret twice (.env, and inside PostgreSQL); status says when they differ."""
+    in_env = config.settings()["JWT_SECRET"]
+    secret.store_in_database("c29tZSBvdGhlciBzZWNyZXQgb2YgdGhpcnR5LXR3byBieXRlcyE=")
+    try:
+        result = run_stack("status")
+        assert result.returncode == 0
+        assert "PostgreSQL signs tokens with another JWT secret" in result.stdout
+        assert "alter system set pgrst.jwt_secret" in result.stdout
+    finally:
+        secret.store_in_database(in_env)
+    assert "another JWT secret" not in run_stack("status").stdout
 
 
 def empty_path(tmp_path: Path) -> str:
