@@ -9,19 +9,31 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg -p no:randomly
 
 .DEFAULT_GOAL := help
-.PHONY: help setup secret caddy validate up migrate seed psql logs status down reset \
+.PHONY: help setup wheelhouse secret caddy validate up migrate seed psql logs status down reset \
         tutorial test test-notebooks test-stack lab bench lint format
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
 
+# A folder of wheels made by `make wheelhouse` (or copied from a teacher's USB stick): when it holds
+# any, `make setup` installs from it alone, with no network.
+WHEELHOUSE ?= wheelhouse
+OFFLINE    := $(if $(wildcard $(WHEELHOUSE)/*.whl),--no-index --find-links $(WHEELHOUSE))
+
 $(READY): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { printf 'error: %s is not Python 3.11 or newer\n  fix: install Python 3.11+, or run make PYTHON=/path/to/python3.11\n' "$(PYTHON)"; exit 1; }
-	@echo "==> creating $(VENV) and installing requirements.txt (once)"
+	@echo "==> creating $(VENV) and installing requirements.txt (once)$(if $(OFFLINE), from $(WHEELHOUSE) without network)"
 	@$(PYTHON) -m venv $(VENV)
-	@$(VENV)/bin/pip install -q --disable-pip-version-check $$(grep '^uv==' requirements.txt)
-	@$(VENV)/bin/uv pip install -q --compile-bytecode --python $(VENV)/bin/python -r requirements.txt
+	@$(VENV)/bin/pip install -q --disable-pip-version-check $(OFFLINE) $$(grep '^uv==' requirements.txt)
+	@$(VENV)/bin/uv pip install -q --compile-bytecode $(if $(OFFLINE),--offline $(OFFLINE)) --python $(VENV)/bin/python -r requirements.txt
 	@touch $@
+
+wheelhouse: setup  ## For workshops: every wheel `make setup` needs, into wheelhouse/ (share it; setup then needs no network)
+	@echo "==> downloading the pinned wheels for this OS, CPU and Python into $(WHEELHOUSE)/"
+	@grep -v '^-e ' requirements.txt > $(VENV)/requirements-wheels.txt
+	@$(VENV)/bin/pip download -q --disable-pip-version-check --only-binary=:all: -d $(WHEELHOUSE) \
+		-r $(VENV)/requirements-wheels.txt 'setuptools>=68'
+	@echo "==> $$(ls $(WHEELHOUSE)/*.whl | wc -l) wheels, $$(du -sh $(WHEELHOUSE) | cut -f1): copy $(WHEELHOUSE)/ into each clone (or run make WHEELHOUSE=/path/to/it setup)"
 
 setup: $(READY)  ## Create the venv with pinned packages (PostgreSQL 17 included)
 

@@ -70,20 +70,18 @@ def mermaid_script() -> Path | None:
     script = cache / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"
     if not script.exists() and shutil.which("npm"):
         say(f"fetching mermaid {MERMAID_VERSION} from npm (once) so the HTML shows diagrams offline")
-        subprocess.run(
-            [
-                "npm",
-                "install",
-                "--silent",
-                "--no-audit",
-                "--no-fund",
-                "--prefix",
-                str(cache),
-                f"mermaid@{MERMAID_VERSION}",
-            ],
-            check=False,
-            capture_output=True,
-        )
+        command = ["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefer-offline"]
+        # Without a network npm retries for minutes: a room with bad Wi-Fi must not wait on a nicety.
+        command += ["--fetch-retries=1", "--fetch-timeout=15000", "--prefix", str(cache), f"mermaid@{MERMAID_VERSION}"]
+        try:
+            subprocess.run(command, check=False, capture_output=True, timeout=90)
+        except subprocess.TimeoutExpired:
+            pass
+        if not script.exists():
+            say(
+                "could not fetch mermaid (no network?): the HTML takes it from a CDN when opened online, "
+                "and shows each diagram as its source text otherwise"
+            )
     return script if script.exists() else None
 
 

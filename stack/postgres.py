@@ -160,7 +160,16 @@ def ensure_database(variables: dict[str, str]) -> None:
     from psycopg import sql
 
     env = superuser_env(variables)
-    with psycopg.connect(conninfo(variables, dbname="postgres"), autocommit=True) as conn:
+    try:
+        conn = psycopg.connect(conninfo(variables, dbname="postgres"), autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as error:
+        # pg_ctl says it runs, yet it does not answer: another port in its postgresql.auto.conf, or a
+        # server left from another network namespace or container.
+        raise StackError(
+            f"PostgreSQL runs (pg_ctl status) but does not answer on 127.0.0.1:{env['PGPORT']}: {error}".strip(),
+            f"`make down` then `make up`; if it persists, read {proc.log_path('postgres')} (`make logs`)",
+        ) from None
+    with conn:
         if not conn.execute("select 1 from pg_database where datname = %s", [env["PGDATABASE"]]).fetchone():
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(env["PGDATABASE"])))
 
