@@ -37,9 +37,18 @@ class Filter:
 
 
 @dataclass
+class Logic:
+    """and=(...) / or=(...), possibly negated and nested: PostgREST's logic tree."""
+
+    operator: str  # "AND" or "OR"
+    children: list[Filter | Logic]
+    negated: bool = False
+
+
+@dataclass
 class ReadParams:
     select: list[tuple[str, str | None, str | None]] | None = None  # (column, alias, cast)
-    filters: list[Filter] = field(default_factory=list)
+    filters: list[Filter | Logic] = field(default_factory=list)
     order: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     limit: int | None = None
     offset: int | None = None
@@ -96,6 +105,77 @@ def parse_filter(column: str, raw: str) -> Filter:
     if operator in ("like", "ilike"):
         value = value.replace("*", "%")
     return Filter(column, operator, value, negated)
+
+
+_LOGIC_ITEM = re.compile(r"^(not\.)?(and|or)\s*\((.*)\)$", re.S)
+EXPECTING_CONDITION = "expecting field name (* or [a..z0..9_$]), negation operator (not) or logic operator (and, or)"
+
+
+def _logic_error(raw: str, details: str) -> errors.ApiError:
+    return errors.query_param_error(f'"failed to parse logic tree ({raw})"', details)
+
+
+def _split_conditions(text: str, raw: str) -> list[str]:
+    """The comma-separated conditions of a logic tree's (...), at depth 0 and outside double quotes."""
+    items, current, depth, quoted, escaped = [], [], 0, False, False
+    for ch in text:
+        if escaped:
+            escaped = False
+        elif quoted and ch == "\\":
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif not quoted and ch == "(":
+            depth += 1
+        elif not quoted and ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise _logic_error(raw, 'unexpected ")" expecting end of input')
+        if ch == "," and depth == 0 and not quoted:
+            items.append("".join(current).strip())
+            current = []
+        else:
+            current.append(ch)
+    if depth or quoted:
+        raise _logic_error(raw, 'unexpected end of input expecting ")"')
+    items.append("".join(current).strip())
+    return items
+
+
+def _unquote(value: str) -> str:
+    """A double-quoted value (for reserved characters , . : ( ) inside a logic tree), unquoted."""
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", value[1:-1])
+    return value
+
+
+def _condition(text: str, raw: str) -> Filter | Logic:
+    if not text:
+        raise _logic_error(raw, f'unexpected ")" {EXPECTING_CONDITION}')
+    nested = _LOGIC_ITEM.match(text)
+    if nested:
+        negated, operator, inner = nested.groups()
+        return Logic(operator.upper(), [_condition(item, raw) for item in _split_conditions(inner, raw)], bool(negated))
+    column, dot, rest = text.partition(".")
+    if not dot or not column.strip():
+        raise _logic_error(raw, f'unexpected "{text[:1]}" {EXPECTING_CONDITION}')
+    try:
+        condition = parse_filter(column.strip(), rest.strip())
+    except errors.ApiError as error:  # PostgREST names the whole tree in the message
+        raise _logic_error(raw, error.details) from None
+    if condition.operator not in ("in", "is"):
+        condition.value = _unquote(condition.value)
+    return condition
+
+
+def parse_logic(key: str, value: str) -> Logic:
+    """?or=(a.eq.1,and(b.gt.2,c.is.null)) and ?not.and=(...): conditions that nest."""
+    negated = key.startswith("not.")
+    text = value.strip()
+    if not (text.startswith("(") and text.endswith(")")):
+        raise _logic_error(value, f'unexpected "{text[:1]}" expecting "("')
+    children = [_condition(item, value) for item in _split_conditions(text[1:-1], value)]
+    return Logic(key.removeprefix("not.").upper(), children, negated)
 
 
 _SELECT_ITEM = re.compile(r"^(?:([^:()]+):(?!:))?([^:()]+?)(?:::([A-Za-z_][A-Za-z0-9_ ]*))?$")
@@ -166,6 +246,8 @@ def parse_query(items: list[tuple[str, str]], rpc_params: set[str] | None = None
             params.limit = _int_param("limit", value)
         elif key == "offset":
             params.offset = _int_param("offset", value)
+        elif key in ("and", "or", "not.and", "not.or"):
+            params.filters.append(parse_logic(key, value))
         elif key in RESERVED:
             continue
         elif rpc_params is not None and (key in rpc_params or not _looks_like_filter(value)):
@@ -184,25 +266,30 @@ def _looks_like_filter(value: str) -> bool:
 # ---- SQL fragments ----------------------------------------------------------------------------
 
 
-def where_clause(filters: list[Filter], qualifier: sql.Composable, values: list) -> sql.Composable:
+def where_clause(filters: list[Filter | Logic], qualifier: sql.Composable, values: list) -> sql.Composable:
     if not filters:
         return sql.SQL("")
-    parts = []
-    for item in filters:
-        column = sql.SQL("{}.{}").format(qualifier, sql.Identifier(item.column))
-        if item.operator == "in":
-            if item.value:
-                values.extend(item.value)
-                expr = sql.SQL("{} IN ({})").format(column, sql.SQL(", ").join(sql.Placeholder() for _ in item.value))
-            else:
-                expr = sql.SQL("FALSE")
-        elif item.operator == "is":
-            expr = sql.SQL("{} IS {}").format(column, sql.SQL(IS_VALUES[item.value]))
+    return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(condition(item, qualifier, values) for item in filters)
+
+
+def condition(item: Filter | Logic, qualifier: sql.Composable, values: list) -> sql.Composable:
+    """One filter or logic tree as SQL; its values are appended in the order of its placeholders."""
+    if isinstance(item, Logic):
+        inner = sql.SQL(f" {item.operator} ").join(condition(child, qualifier, values) for child in item.children)
+        return sql.SQL("NOT ({})" if item.negated else "({})").format(inner)
+    column = sql.SQL("{}.{}").format(qualifier, sql.Identifier(item.column))
+    if item.operator == "in":
+        if item.value:
+            values.extend(item.value)
+            expr = sql.SQL("{} IN ({})").format(column, sql.SQL(", ").join(sql.Placeholder() for _ in item.value))
         else:
-            values.append(item.value)
-            expr = sql.SQL("{} {} {}").format(column, sql.SQL(OPERATORS[item.operator]), sql.Placeholder())
-        parts.append(sql.SQL("NOT ({})").format(expr) if item.negated else expr)
-    return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(parts)
+            expr = sql.SQL("FALSE")
+    elif item.operator == "is":
+        expr = sql.SQL("{} IS {}").format(column, sql.SQL(IS_VALUES[item.value]))
+    else:
+        values.append(item.value)
+        expr = sql.SQL("{} {} {}").format(column, sql.SQL(OPERATORS[item.operator]), sql.Placeholder())
+    return sql.SQL("NOT ({})").format(expr) if item.negated else expr
 
 
 def select_list(select, qualifier: sql.Composable) -> sql.Composable:

@@ -155,3 +155,54 @@ def test_head_has_no_body(s):
     """HEAD: headers only."""
     r = s.head("/items")
     assert r.status_code == 200 and r.text == "" and r.headers["Content-Range"] == "0-9/*"
+
+
+# ---- and/or logic trees (PostgREST's test/spec AndOrParamsSpec, on this fixture) ----
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("or=(id.eq.1,id.eq.2)", [1, 2]),
+        ("not.or=(id.lt.9,id.eq.10)", [9]),
+        ("or=(id.eq.1,id.eq.2)&name=eq.item 1", [1]),
+        ("or=(and(name.eq.item 2,id.eq.2),and(name.eq.item 1,id.eq.1))", [1, 2]),
+        ("and=(id.lte.3,or(id.eq.1,not.and(id.gt.1,id.lt.3)))", [1, 3]),
+        ("and=(id.eq.1,name.eq.item 1)&or=(id.eq.1,id.eq.2)", [1]),
+        ("or=(id.lt.2,id.gt.9)", [1, 10]),
+        ("or=(name.like.*m 1,name.ilike.*ITEM 2)", [1, 2]),
+        ("or=(id.in.(1,2),id.in.(3,4))", [1, 2, 3, 4]),
+        ("and=(qty.is.null,id.gte.5)", [10]),
+        ("and=(id.not.in.(1,3),id.lte.3)", [2]),
+        ('or=(name.eq."item 1",name.eq."item,2")', [1]),
+        ("and=( and ( id.in.( 1, 2, 3 ) , id.eq.3 ) , or ( id.eq.2 , id.eq.3 ) )", [3]),
+        ("or=(id.eq.1)", [1]),
+        ("or=( id.eq.1, id.eq.2, and(id.in.(1,3), id.in.(2,3)), id.eq.4 )", [1, 2, 3, 4]),
+    ],
+)
+def test_logic_trees(s, query, expected):
+    """and=/or=, negated and nested, with every operator, quotes and whitespace, ANDed with plain filters."""
+    r = s.get(f"/items?{query}&select=id&order=id")
+    assert r.status_code == 200, r.text
+    assert ids(r) == expected
+
+
+def test_logic_tree_without_conditions(s):
+    """or=() is a parse error naming the tree: 400 PGRST100."""
+    r = s.get("/items?or=()")
+    assert r.status_code == 400
+    body = r.json()
+    assert body["code"] == "PGRST100"
+    assert body["message"].startswith('"failed to parse logic tree (())"')
+    assert body["details"] == (
+        'unexpected ")" expecting field name (* or [a..z0..9_$]), negation operator (not) or logic operator (and, or)'
+    )
+
+
+@pytest.mark.parametrize("query", ["or=(id.eq.1", "or=id.eq.1", "and=(id.zz.1)", "or=(id)"])
+def test_malformed_logic_tree(s, query):
+    """A malformed tree is 400 PGRST100, never rows filtered by half of it."""
+    r = s.get(f"/items?{query}")
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == "PGRST100"
+    assert r.json()["message"].startswith('"failed to parse logic tree')
