@@ -24,7 +24,27 @@ OPERATORS = {
     "ilike": "ILIKE",
     "match": "~",
     "imatch": "~*",
+    "isdistinct": "IS DISTINCT FROM",
+    # arrays and ranges
+    "cs": "@>",
+    "cd": "<@",
+    "ov": "&&",
+    "sl": "<<",
+    "sr": ">>",
+    "nxr": "&<",
+    "nxl": "&>",
+    "adj": "-|-",
 }
+# Full-text search: column @@ to_tsquery([language,] value), the language as in fts(english). A text
+# column is searched as `text @@ tsquery`, which reads it with the database's default configuration.
+FTS = {"fts": "to_tsquery", "plfts": "plainto_tsquery", "phfts": "phraseto_tsquery", "wfts": "websearch_to_tsquery"}
+_FTS_OPERATOR = re.compile(r"^(fts|plfts|phfts|wfts)(?:\(([A-Za-z_][A-Za-z0-9_]*)\))?$")
+
+
+def known_operator(operator: str) -> bool:
+    return operator in OPERATORS or operator in ("in", "is") or bool(_FTS_OPERATOR.match(operator))
+
+
 IS_VALUES = {"null": "NULL", "not_null": "NOT NULL", "true": "TRUE", "false": "FALSE", "unknown": "UNKNOWN"}
 
 
@@ -88,7 +108,7 @@ def parse_filter(column: str, raw: str) -> Filter:
     if text.startswith("not."):
         negated, text = True, text[4:]
     operator, dot, value = text.partition(".")
-    if not dot or (operator not in OPERATORS and operator not in ("in", "is")):
+    if not dot or not known_operator(operator):
         raise errors.query_param_error(
             f"failed to parse filter ({raw})",
             f'unexpected "{operator[:1] or raw[:1]}" expecting "not" or operator (eq, gt, ...)',
@@ -260,7 +280,7 @@ def parse_query(items: list[tuple[str, str]], rpc_params: set[str] | None = None
 def _looks_like_filter(value: str) -> bool:
     text = value[4:] if value.startswith("not.") else value
     operator, dot, _ = text.partition(".")
-    return bool(dot) and (operator in OPERATORS or operator in ("in", "is"))
+    return bool(dot) and known_operator(operator)
 
 
 # ---- SQL fragments ----------------------------------------------------------------------------
@@ -286,9 +306,16 @@ def condition(item: Filter | Logic, qualifier: sql.Composable, values: list) -> 
             expr = sql.SQL("FALSE")
     elif item.operator == "is":
         expr = sql.SQL("{} IS {}").format(column, sql.SQL(IS_VALUES[item.value]))
-    else:
+    elif item.operator in OPERATORS:
         values.append(item.value)
         expr = sql.SQL("{} {} {}").format(column, sql.SQL(OPERATORS[item.operator]), sql.Placeholder())
+    else:
+        function, language = _FTS_OPERATOR.match(item.operator).groups()
+        if language:
+            values.append(language)
+        values.append(item.value)
+        arguments = sql.SQL("{}::regconfig, {}").format(sql.Placeholder(), sql.Placeholder()) if language else sql.Placeholder()
+        expr = sql.SQL("{} @@ {}({})").format(column, sql.SQL(FTS[function]), arguments)
     return sql.SQL("NOT ({})").format(expr) if item.negated else expr
 
 

@@ -19,6 +19,11 @@ create table api.items (id int primary key, name text not null, qty int);
 insert into api.items select i, 'item ' || i, i * 10 from generate_series(1, 10) i;
 update api.items set qty = null where id = 10;
 create view api.items_view as select id, name from api.items;
+create table api.tagged (id int primary key, tags int[], span int4range, body text);
+insert into api.tagged values
+  (1, '{1,2,3}', '[1,3)', 'The quick brown fox'), (2, '{2}', '[5,8)', 'jumps over the lazy dog'),
+  (3, null, '[10,12)', 'Foxes and dogs');
+grant select on api.tagged to pgrst_conf_anon;
 create table api.secrets (id int primary key, secret text);
 insert into api.secrets values (1, 'hidden');
 create table api.notes (id int generated always as identity primary key, body text unique, owner text);

@@ -206,3 +206,32 @@ def test_malformed_logic_tree(s, query):
     assert r.status_code == 400, r.text
     assert r.json()["code"] == "PGRST100"
     assert r.json()["message"].startswith('"failed to parse logic tree')
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("tags=cs.{1,2}", [1]),
+        ("tags=cd.{1,2,3,4}", [1, 2]),
+        ("tags=ov.{2,9}", [1, 2]),
+        ("tags=not.cs.{1}", [2]),
+        ("tags=isdistinct.{2}", [1, 3]),
+        ("span=sl.[4,5)", [1]),
+        ("span=sr.[4,5)", [2, 3]),
+        ("span=nxr.[3,4)", [1]),
+        ("span=nxl.[9,10)", [3]),
+        ("span=adj.[3,5)", [1, 2]),
+        ("body=fts.fox", [1, 3]),
+        ("body=fts(english).fox", [1, 3]),
+        ("body=plfts.lazy dog", [2]),
+        ("body=phfts.quick brown", [1]),
+        ("body=wfts.dog -lazy", [3]),
+        ("body=not.fts(english).fox", [2]),  # English stems "Foxes" to "fox"
+        ("or=(tags.cs.{3},body.wfts(english).dogs)", [1, 2, 3]),
+    ],
+)
+def test_array_range_and_text_search_operators(s, query, expected):
+    """cs, cd, ov, sl, sr, nxr, nxl, adj, isdistinct, and fts/plfts/phfts/wfts with an optional language."""
+    r = s.get(f"/tagged?{query}&select=id&order=id")
+    assert r.status_code == 200, r.text
+    assert ids(r) == expected
