@@ -35,7 +35,7 @@ def pg_port() -> str:
 def server_env(port: int) -> dict[str, str]:
     return {
         "PGRST_DB_URI": f"postgres://pgrst_conf_authenticator:conformance@127.0.0.1:{pg_port()}/{DATABASE}",
-        "PGRST_DB_SCHEMAS": "api, other",
+        "PGRST_DB_SCHEMAS": "api,other",
         "PGRST_DB_ANON_ROLE": "pgrst_conf_anon",
         "PGRST_JWT_SECRET": SECRET,
         "PGRST_JWT_AUD": AUDIENCE,
@@ -92,4 +92,7 @@ def prepare_database() -> str:
 
 
 if __name__ == "__main__":
-    print(" ".join(f"{k}='{v}'" for k, v in server_env(int(sys.argv[1]) if len(sys.argv) > 1 else 3000).items()))
+    # Plain NAME=value words, no quotes and no spaces, so that `env $(python -m stack.conformance)` works.
+    words = [f"{name}={value}" for name, value in server_env(int(sys.argv[1]) if len(sys.argv) > 1 else 3000).items()]
+    assert not any(" " in word for word in words), words
+    print(" ".join(words))
