@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import FOLLOWS, auth, errors, openapi, query, schema
+from . import FOLLOWS, auth, errors, openapi, query, schema, wire
 from .settings import Settings
 
 JSON_TYPE = "application/json; charset=utf-8"
@@ -247,27 +247,24 @@ class Server:
     ):
         """One transaction: BEGIN; set_config(...); pre-request; main query; COMMIT.
 
-        Sent as one multi-statement simple query with client-side binding: one round trip, COMMIT
-        included; two for a singular request (COMMIT or ROLLBACK once the row count is checked).
+        Sent as one multi-statement simple query, values quoted by libpq (`wire`): one round trip,
+        COMMIT included; two for a singular request (COMMIT or ROLLBACK once the row count is checked).
         Python-side cost, not PostgreSQL, bounds this server, and one query is far cheaper than a
         pipeline of five. Returns (count, body, response.headers entries, response.status)."""
         if self.down is not None:
             raise errors.connection_error(self.down)
         params = [*self._gucs(request, who, schema_name), *values]
         if any(isinstance(value, str) and "\x00" in value for value in params):
-            # Else psycopg's client-side refusal (no SQLSTATE) would look like a lost connection.
+            # A NUL cannot travel inside a query text (libpq stops at it): answer as PostgreSQL does.
             raise errors.nul_in_text()
         try:
             async with Borrowed(self.pool) as conn:
-                cursor = psycopg.AsyncClientCursor(conn)
                 # Only a singular request rolls back on a wrong row count; it needs a second trip.
                 committing = readonly or not singular
                 statements = self._statements(conn, readonly, committing, main)
                 try:
-                    await cursor.execute(statements, params, prepare=False)
-                    for _ in range(self.main_index):
-                        cursor.nextset()
-                    count, body, guc_headers, guc_status = await cursor.fetchone()
+                    results = await wire.run(conn, wire.bind(conn, statements, params))
+                    count, body, guc_headers, guc_status = wire.first_row(conn, results[self.main_index])
                 except psycopg.Error as error:
                     if not (conn.broken or error.sqlstate is None):
                         await conn.execute(b"ROLLBACK", prepare=False)

@@ -251,7 +251,7 @@ def _raise_pgrst(message: str, detail: str | None) -> ApiError:
 
 def nul_in_text() -> ApiError:
     """What PostgreSQL answers to a text parameter holding a NUL byte, which PostgREST passes on as
-    it does any 22xxx error. psycopg refuses such a value before sending it, so it is checked here."""
+    it does any 22xxx error. Values travel inside the query text here, which cannot hold one."""
     return ApiError(400, "22021", 'invalid byte sequence for encoding "UTF8": 0x00')
 
 

@@ -314,7 +314,9 @@ def condition(item: Filter | Logic, qualifier: sql.Composable, values: list) -> 
         if language:
             values.append(language)
         values.append(item.value)
-        arguments = sql.SQL("{}::regconfig, {}").format(sql.Placeholder(), sql.Placeholder()) if language else sql.Placeholder()
+        arguments = (
+            sql.SQL("{}::regconfig, {}").format(sql.Placeholder(), sql.Placeholder()) if language else sql.Placeholder()
+        )
         expr = sql.SQL("{} @@ {}({})").format(column, sql.SQL(FTS[function]), arguments)
     return sql.SQL("NOT ({})").format(expr) if item.negated else expr
 
@@ -366,8 +368,8 @@ ALL_SOURCE = sql.SQL("pgrst_source.*")
 
 
 def render(query: sql.Composable, conn) -> bytes:
-    """The query's bytes for client-side binding, with every '%' outside a placeholder doubled: an
-    identifier such as "a%b" (from a request, or from the database) must not read as a placeholder."""
+    """The query's bytes for `wire.bind`, with every '%' outside a placeholder doubled: an identifier
+    such as "a%b" (from a request, or from the database) must not read as a placeholder."""
     if isinstance(query, sql.Composed):
         return b"".join(render(part, conn) for part in query)
     if isinstance(query, sql.Placeholder):
