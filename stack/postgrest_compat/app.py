@@ -258,7 +258,7 @@ class Server:
             # A NUL cannot travel inside a query text (libpq stops at it): answer as PostgreSQL does.
             raise errors.nul_in_text()
         try:
-            async with Borrowed(self.pool) as conn:
+            async with self.pool.connection() as conn:
                 # Only a singular request rolls back on a wrong row count; it needs a second trip.
                 committing = readonly or not singular
                 statements = self._statements(conn, readonly, committing, main)
@@ -309,26 +309,8 @@ class Server:
             self.prefix = {
                 flag: b"; ".join([BEGIN_RO if flag else BEGIN_RW, settings, *pre, b""]) for flag in (True, False)
             }
-        text = (main if isinstance(main, query.Text) else query.Text(main)).as_bytes(conn)
+        text = main.as_bytes(conn) if isinstance(main, query.Text) else query.render(main, conn)
         return self.prefix[readonly] + text + (b"; COMMIT" if committing else b"")
-
-
-class Borrowed:
-    """A pooled connection for one request, handed back as it is. Each request ends its own
-    transaction (COMMIT or ROLLBACK), so the commit that pool.connection() adds on exit would only
-    cost a lock and a check; putconn still replaces a broken connection or rolls back an open one."""
-
-    __slots__ = ("pool", "conn")
-
-    def __init__(self, pool: AsyncConnectionPool):
-        self.pool = pool
-
-    async def __aenter__(self):
-        self.conn = await self.pool.getconn()
-        return self.conn
-
-    async def __aexit__(self, *exc_info) -> None:
-        await self.pool.putconn(self.conn)
 
 
 def parse_guc_headers(text: str | None) -> list[tuple[str, str]]:

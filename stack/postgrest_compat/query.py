@@ -180,12 +180,12 @@ def _condition(text: str, raw: str) -> Filter | Logic:
     if not dot or not column.strip():
         raise _logic_error(raw, f'unexpected "{text[:1]}" {EXPECTING_CONDITION}')
     try:
-        condition = parse_filter(column.strip(), rest.strip())
+        parsed = parse_filter(column.strip(), rest.strip())
     except errors.ApiError as error:  # PostgREST names the whole tree in the message
         raise _logic_error(raw, error.details) from None
-    if condition.operator not in ("in", "is"):
-        condition.value = _unquote(condition.value)
-    return condition
+    if parsed.operator not in ("in", "is"):
+        parsed.value = _unquote(parsed.value)
+    return parsed
 
 
 def parse_logic(key: str, value: str) -> Logic:
