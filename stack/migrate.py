@@ -94,14 +94,12 @@ def apply_file(path: Path, variables: dict[str, str]) -> None:
     say(f"applying {name}")
     atomic = ["--single-transaction"] if runs_in_one_transaction(sql) else []
     if not atomic:
-        script += "delete from migrations.started where name = :'migration_file';\n"
-        db.psql(
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-v",
-            f"migration_file={name}",
-            input="insert into migrations.started (name) values (:'migration_file') on conflict do nothing;\n",
+        # Outside a single transaction the mark commits before the file's first statement. It shares
+        # the file's line 1, so psql's line numbers in an error stay the file's own.
+        script = (
+            "insert into migrations.started (name) values (:'migration_file') on conflict do nothing; "
+            + script
+            + "delete from migrations.started where name = :'migration_file';\n"
         )
     result = db.psql(
         "-v",

@@ -87,6 +87,7 @@ def scratch_migrations(tmp_path, page_stack):
     yield folder
     db.query("drop schema if exists failure_demo cascade")
     db.query("delete from migrations.applied where name like %s", (str(folder) + "%",))
+    db.query("delete from migrations.started where name like %s", (str(folder) + "%",))
 
 
 def test_migration_failing_half_way_reports_file_and_line_and_reruns_after_the_fix(scratch_migrations):
@@ -104,6 +105,19 @@ def test_migration_failing_half_way_reports_file_and_line_and_reruns_after_the_f
     broken.write_text("create table failure_demo.t (id int);\ninsert into failure_demo.t values (1);\nselect 1;\n")
     assert migrate.migrate(scratch_migrations) == [str(broken)]
     assert db.query("select id from failure_demo.t") == [(1,)]
+
+
+def test_migration_with_its_own_transactions_keeps_its_line_numbers_and_is_marked(scratch_migrations):
+    """Like the page's 02: begin/commit of its own, so it cannot run atomically. Its error still
+    names its own line, and it stays marked as started, for the next run to say so."""
+    own = scratch_migrations / "01-own.sql"
+    own.write_text("begin;\ncreate schema failure_demo;\ncommit;\nselec 1;\n")
+    with pytest.raises(config.StackError) as error:
+        migrate.migrate(scratch_migrations)
+    assert f"migration failed at {own}:4: syntax error" in str(error.value)
+    assert "what it committed before that line stays" in str(error.value)
+    assert migrate.interrupted() == [str(own)]
+    assert db.query("select to_regnamespace('failure_demo') is not null") == [(True,)]
 
 
 def test_substitution_keeps_dollar_quoting_and_unknown_names():
