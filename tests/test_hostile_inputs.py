@@ -86,7 +86,7 @@ IN_COOKIE = {
     "alg-none": (401, EMPTY),
     "wrong-key": (401, EMPTY),
     "undecoded-secret": (401, EMPTY),
-    "hs512-same-key": (200, None),
+    "hs512-same-key": (401, "PGRST301"),  # Caddy lets it through; PostgREST v14.1 has only an HS256 key
     "tampered-payload": (401, EMPTY),
     "expired": (401, EMPTY),
     "expired-within-postgrest-leeway": (401, EMPTY),
@@ -104,7 +104,6 @@ IN_COOKIE = {
     "valid": (200, None),
 }
 FLAWS = {
-    "hs512-same-key": "caddy-jwt's sign_alg does not restrict the algorithm",
     "no-exp": "a token without exp is accepted forever",
 }
 # caddy-jwt accepts the header's token, then the page's `request_header Authorization

@@ -1,4 +1,9 @@
-"""JWT authentication as PostgREST does it: Authorization: Bearer only, HMAC, 30 s leeway.
+"""JWT authentication as PostgREST does it: Authorization: Bearer only, HS256, 30 s leeway.
+
+A plain secret is one key marked HS256 (v14.1 `parseSecret`, src/PostgREST/Config.hs), so an HS384
+or HS512 token finds no suitable key. The decode errors follow the jose library PostgREST uses: the
+header is decoded first (a failure is "JWT cryptographic operation failed"), then a key is chosen by
+the header's alg, then the signature is checked with it.
 
 PyJWT checks the signature; the claim checks below follow PostgREST's order (exp, nbf, iat, aud)
 and messages, which PyJWT's own checks would not reproduce.
@@ -6,6 +11,8 @@ and messages, which PyJWT's own checks would not reproduce.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import time
 from dataclasses import dataclass
@@ -17,7 +24,7 @@ from .jspath import walk
 from .settings import Settings
 
 LEEWAY = 30
-ALGORITHMS = ["HS256", "HS384", "HS512"]
+ALGORITHMS = ["HS256"]
 _OPTIONS = {
     "verify_signature": True,
     "verify_exp": False,
@@ -87,10 +94,7 @@ def decode(token: str, settings: Settings, now: float | None = None) -> dict:
         raise errors.jwt_decode_error(f"Expected 3 parts in JWT; got {parts}")
     if settings.jwt_secret is None:
         raise errors.secret_missing()
-    try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError:
-        raise errors.jwt_decode_error("JWT cryptographic operation failed") from None
+    header = _header(token)
     algorithm = header.get("alg")
     if algorithm == "none":
         raise errors.jwt_decode_error(
@@ -102,8 +106,10 @@ def decode(token: str, settings: Settings, now: float | None = None) -> dict:
         )
     try:
         payload = jwt.api_jws.decode(token, settings.jwt_secret, algorithms=ALGORITHMS)
-    except jwt.PyJWTError:
-        raise errors.jwt_decode_error("JWT cryptographic operation failed") from None
+    except jwt.PyJWTError:  # wrong key, tampered token: the one key did not verify it
+        raise errors.jwt_decode_error(
+            "No suitable key or wrong key type", "None of the keys was able to decode the JWT"
+        ) from None
     try:
         claims = json.loads(payload)
     except ValueError:
@@ -112,6 +118,18 @@ def decode(token: str, settings: Settings, now: float | None = None) -> dict:
         raise errors.jwt_claims_error("Parsing claims failed")
     _check_claims(claims, settings.jwt_aud, int(time.time() if now is None else now))
     return claims
+
+
+def _header(token: str) -> dict:
+    """The token's decoded JOSE header, or "JWT cryptographic operation failed" (random characters)."""
+    text = token.split(".", 1)[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (binascii.Error, ValueError):
+        header = None
+    if not isinstance(header, dict):
+        raise errors.jwt_decode_error("JWT cryptographic operation failed")
+    return header
 
 
 def authenticate(authorization: str | None, settings: Settings) -> Auth:

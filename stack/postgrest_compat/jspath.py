@@ -1,4 +1,7 @@
-"""jwt-role-claim-key paths: .role, ."https://example.com/role", .roles[0]."""
+"""jwt-role-claim-key paths: .role, ."https://example.com/role", .roles[0], .roles[?(@ ^== "app_")].
+
+The grammar of v14.1's src/PostgREST/Config/JSPath.hs: keys, indexes, and one filter, last.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,16 @@ class JSPathError(ValueError):
     pass
 
 
-_STEP = re.compile(r'\.(?:"((?:[^"\\]|\\.)*)"|([A-Za-z0-9_$@-]+))|\[(\d+)\]')
+_STEP = re.compile(r'\.(?:"([^"]*)"|([A-Za-z0-9_$@]+))|\[(\d+)\]')
+# ==^ before ==, as PostgREST tries them: "ends with" would otherwise read as "equals" plus a stray ^
+_FILTER = re.compile(r'\[\?\(@\s*(==\^|==|!=|\^==|\*==)\s*"([^"]*)"\)\]$')
+MATCHES = {
+    "==": lambda pattern, text: text == pattern,
+    "!=": lambda pattern, text: text != pattern,
+    "^==": lambda pattern, text: text.startswith(pattern),
+    "==^": lambda pattern, text: text.endswith(pattern),
+    "*==": lambda pattern, text: pattern in text,
+}
 
 
 def parse_jspath(text: str) -> tuple:
@@ -18,11 +30,18 @@ def parse_jspath(text: str) -> tuple:
     text = text.strip()
     while position < len(text):
         match = _STEP.match(text, position)
-        if not match:
+        if match:
+            quoted, plain, index = match.groups()
+            steps.append(
+                ("index", int(index)) if index is not None else ("key", quoted if quoted is not None else plain)
+            )
+            position = match.end()
+            continue
+        condition = _FILTER.match(text, position)
+        if not condition:
             raise JSPathError(f"cannot parse {text!r} at position {position}")
-        quoted, plain, index = match.groups()
-        steps.append(("index", int(index)) if index is not None else ("key", quoted if quoted is not None else plain))
-        position = match.end()
+        steps.append(("filter", condition.groups()))
+        position = condition.end()
     if not steps:
         raise JSPathError("empty path")
     return tuple(steps)
@@ -36,6 +55,9 @@ def walk(claims, path: tuple):
             value = value[step]
         elif kind == "index" and isinstance(value, list) and step < len(value):
             value = value[step]
+        elif kind == "filter" and isinstance(value, list):
+            operator, pattern = step
+            value = next((item for item in value if isinstance(item, str) and MATCHES[operator](pattern, item)), None)
         else:
             return None
     if value is None:

@@ -2,12 +2,15 @@
 
 import base64
 import json
+import os
 import time
 
 import jwt
 import pytest
+import requests
 
-from stack.conformance import AUDIENCE, SECRET
+from stack.conformance import AUDIENCE, SECRET, launch, server_env, stop
+from stack.proc import free_port
 
 
 def token(claims, secret=SECRET, algorithm="HS256"):
@@ -30,12 +33,20 @@ def test_no_authorization_header_is_anonymous(s):
     assert s.post("/rpc/whoami").json()["role"] == "pgrst_conf_anon"
 
 
-@pytest.mark.parametrize("alg", ["HS256", "HS384", "HS512"])
-def test_valid_token_sets_role_hs(s, alg):
-    """HMAC tokens with the secret; the role comes from .role."""
-    r = s.post("/rpc/whoami", headers=bearer({"role": "pgrst_conf_user"}, algorithm=alg))
+def test_valid_token_sets_role_hs256(s):
+    """An HS256 token signed with the secret; the role comes from .role."""
+    r = s.post("/rpc/whoami", headers=bearer({"role": "pgrst_conf_user"}))
     assert r.status_code == 200
     assert r.json()["role"] == "pgrst_conf_user"
+
+
+@pytest.mark.parametrize("alg", ["HS384", "HS512"])
+def test_plain_secret_is_hs256_only(s, alg):
+    """v14.1 src/PostgREST/Config.hs parseSecret: a plain secret is one JWK marked HS256, so an HS384 or
+    HS512 token, even signed with the right secret, finds no key (jose's findKeys)."""
+    r = s.post("/rpc/whoami", headers=bearer({"role": "pgrst_conf_user"}, algorithm=alg))
+    assert_invalid_token(r, "PGRST301", "No suitable key or wrong key type")
+    assert r.json()["details"] == "No suitable key was found to decode the JWT"
 
 
 def test_scheme_is_case_insensitive(s):
@@ -57,10 +68,31 @@ def test_claims_without_role_use_anon(s):
     assert body["claims"] == {"sub": "x", "role": "pgrst_conf_anon"}
 
 
-def test_wrong_signature_pgrst301(s):
-    """Bad signature: 401 PGRST301 'JWT cryptographic operation failed'."""
+def test_wrong_key_pgrst301(s):
+    """v14.1 test/io/test_io.py test_jwt_errors: signed with another secret, 401 "No suitable key or
+    wrong key type", details "None of the keys was able to decode the JWT"."""
     r = s.get("/items", headers=bearer({"role": "pgrst_conf_user"}, secret="x" * 40))
+    assert_invalid_token(r, "PGRST301", "No suitable key or wrong key type")
+    assert r.json()["details"] == "None of the keys was able to decode the JWT"
+    assert r.json()["hint"] is None
+
+
+def test_tampered_payload_pgrst301(s):
+    """Same source (jose's decode, via Auth/Jwt.hs): a payload changed after signing fails the one
+    key's check, the same answer as a wrong key."""
+    header, _, signature = token({"role": "pgrst_conf_anon"}).split(".")
+    forged = base64.urlsafe_b64encode(json.dumps({"role": "pgrst_conf_user"}).encode()).rstrip(b"=").decode()
+    r = s.get("/items", headers={"Authorization": f"Bearer {header}.{forged}.{signature}"})
+    assert_invalid_token(r, "PGRST301", "No suitable key or wrong key type")
+    assert r.json()["details"] == "None of the keys was able to decode the JWT"
+
+
+def test_random_characters_pgrst301(s):
+    """v14.1 test_io.py test_jwt_errors, "complete token but random characters": the header does not
+    decode, "JWT cryptographic operation failed", no details."""
+    r = s.get("/items", headers={"Authorization": "Bearer quifquirndsjagnrgniur.fonvoienqhhdj.iuqvnvhojah"})
     assert_invalid_token(r, "PGRST301", "JWT cryptographic operation failed")
+    assert r.json()["details"] is None
 
 
 def test_two_parts_pgrst301(s):
@@ -86,6 +118,7 @@ def test_alg_none_refused(s):
     unsigned = f"{part({'alg': 'none', 'typ': 'JWT'})}.{part({'role': 'pgrst_conf_user'})}."
     r = s.get("/items", headers={"Authorization": f"Bearer {unsigned}"})
     assert_invalid_token(r, "PGRST301", "Wrong or unsupported encoding algorithm")
+    assert r.json()["details"] == "JWT is unsecured but expected 'alg' was not 'none'"  # test_io.py test_jwt_errors
 
 
 def test_expired_beyond_leeway_pgrst303(s):
@@ -154,3 +187,42 @@ def test_claims_reach_sql_with_effective_role(s):
     """request.jwt.claims is the payload with role set to the effective role."""
     body = s.post("/rpc/whoami", headers=bearer({"role": "pgrst_conf_user", "sub": "ann"})).json()
     assert body["claims"] == {"role": "pgrst_conf_user", "sub": "ann"}
+
+
+@pytest.mark.skipif(
+    os.environ.get("POSTGREST_URL") and not os.environ.get("POSTGREST_BIN"),
+    reason="POSTGREST_URL given without POSTGREST_BIN: cannot launch a process",
+)
+@pytest.mark.parametrize(
+    "key",
+    [
+        '.realm_access.roles[?(@ == "pgrst_conf_user")]',
+        '.realm_access.roles[?(@ != "other")]',
+        '.realm_access.roles[?(@ ^== "pgrst_conf_u")]',
+        '.realm_access.roles[?(@ ==^ "conf_user")]',
+        '.realm_access.roles[?(@ *== "_user")]',
+    ],
+)
+def test_role_claim_key_filter(database, key):
+    """v14.1 test/io/test_io.py test_role_claim_key with fixtures.yaml's roleclaims (PR 3813): a filter
+    at the end of jwt-role-claim-key picks the first matching string; the server starts with it."""
+    env = {**server_env(free_port()), "PGRST_JWT_ROLE_CLAIM_KEY": key}
+    process = launch(env)
+    try:
+        url = f"http://127.0.0.1:{env['PGRST_SERVER_PORT']}/rpc/whoami"
+        headers = bearer({"realm_access": {"roles": ["other", "pgrst_conf_user"]}})
+        deadline = time.monotonic() + 15
+        while True:
+            assert process.poll() is None, f"server exited: {process.communicate()}"
+            try:
+                response = requests.get(url, headers=headers, timeout=2)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "server did not answer within 15 s"
+                time.sleep(0.1)
+        assert response.status_code == 200, response.text
+        assert response.json()["role"] == "pgrst_conf_user"
+        nobody = requests.get(url, headers=bearer({"realm_access": {"roles": ["other"]}}), timeout=2)
+        assert nobody.json()["role"] == "pgrst_conf_anon"  # no string matches: the anonymous role
+    finally:
+        stop(process)
