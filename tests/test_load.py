@@ -150,3 +150,65 @@ def test_concurrent_clients_cycle_without_errors(load_users, figures):
         claims = tokens.verify(token)
         assert (claims["sub"], claims["username"], claims["role"]) == (user, user, "basic_subscriber")
     figures["load"]["access_tokens_verified"] = len(access_tokens)
+
+
+# --- Issue 13: one request must not hold everyone else's ---
+
+STALL_ROUNDS = 3  # per attacker; each attempt is one request
+STALL_BOUND_S = 1.0  # every normal request answers within this while the attempts run (before the fix: 3-10 s)
+
+
+def stall_attempts() -> dict[str, tuple[str, bytes, dict]]:
+    """Requests that once held the compatible server's only event loop, some past Caddy's limit."""
+    key = {"Content-Profile": "auth", "Content-Type": "application/json"}
+    huge_key = b'{"' + b"k" * 900_000 + b'": 1, "pass": "x"}'
+    deep = b'{"user_": ' + b"[" * 100_000 + b"]" * 100_000 + b', "pass": "x"}'
+    return {
+        "key-900kB-via-gateway": (http.gateway("/rpc/login"), huge_key, key),
+        "key-5MB-direct": (http.postgrest("/rpc/login"), b'{"' + b"k" * 5_000_000 + b'": 1}', key),
+        "nested-100000-direct": (http.postgrest("/rpc/login"), deep, key),
+    }
+
+
+def latencies(until: float) -> list[float]:
+    """A protected read, over and over, as ordinary traffic; the time each took."""
+    taken = []
+    cookie = {"Cookie": f"access_token={tokens.make()}"}
+    with requests.Session() as session:
+        while time.monotonic() < until:
+            started = time.perf_counter()
+            response = session.get(http.gateway("/rest/task?select=id"), headers=cookie, timeout=30)
+            taken.append(time.perf_counter() - started)
+            assert response.status_code == 200, response.text
+    return taken
+
+
+def test_stall_attempts_do_not_hold_other_requests(page_stack, figures):
+    baseline = latencies(time.monotonic() + 1.0)
+    outcomes: list[tuple[str, int, float]] = []
+
+    def attack(name: str, url: str, body: bytes, headers: dict) -> None:
+        for _ in range(STALL_ROUNDS):
+            started = time.perf_counter()
+            status = requests.post(url, data=body, headers=headers, timeout=60).status_code
+            outcomes.append((name, status, time.perf_counter() - started))
+
+    attackers = [threading.Thread(target=attack, args=(name, *args)) for name, args in stall_attempts().items()]
+    for thread in attackers:
+        thread.start()
+    during: list[float] = []
+    while any(thread.is_alive() for thread in attackers):
+        during += latencies(time.monotonic() + 0.5)
+    for thread in attackers:
+        thread.join(120)
+
+    figures["stall"] = {
+        "attempts": len(outcomes),
+        "normal_requests_during": len(during),
+        "baseline_median_ms": round(sorted(baseline)[len(baseline) // 2] * 1000, 1),
+        "during_median_ms": round(sorted(during)[len(during) // 2] * 1000, 1),
+        "during_max_ms": round(max(during) * 1000, 1),
+    }
+    assert len(outcomes) == STALL_ROUNDS * len(attackers)
+    assert all(status < 500 for _, status, _ in outcomes), outcomes
+    assert max(during) < STALL_BOUND_S, figures["stall"]

@@ -409,8 +409,34 @@ def content_range(offset: int, count: int) -> str:
     return f"{offset}-{offset + count - 1}/*" if count else "*/*"
 
 
+# Far above any body this course sends (Caddy refuses more than 1 MB before it gets here).
+MAX_BODY_BYTES = 10_000_000
+# Warp's default limit for the request line and headers together (settingsMaxTotalHeaderLength).
+MAX_HEADER_BYTES = 50 * 1024
+
+
+async def read_body(request: Request) -> bytes:
+    """The body, refused as soon as it is known to be larger than MAX_BODY_BYTES."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise errors.body_too_large(MAX_BODY_BYTES)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise errors.body_too_large(MAX_BODY_BYTES)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def header_bytes(scope) -> int:
+    """The request line and headers' size, about as warp counts it."""
+    size = len(scope.get("raw_path") or b"") + len(scope["query_string"]) + 16
+    return size + sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+
+
 async def read_json_body(request: Request) -> object:
-    raw = await request.body()
+    raw = await read_body(request)
     ctype = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
     if ctype not in ("application/json", "application/x-www-form-urlencoded", "text/csv"):
         raise errors.ApiError(415, "PGRST107", f"None of these media types are available: {ctype}")
@@ -424,6 +450,8 @@ async def read_json_body(request: Request) -> object:
         return json.loads(raw)
     except ValueError:
         raise errors.invalid_body("Empty or invalid json") from None
+    except RecursionError:
+        raise errors.nested_too_deep("JSON body") from None
 
 
 async def handle_rpc(server: Server, request: Request, name: str, who: auth.Auth) -> Response:
@@ -628,6 +656,8 @@ def create_app(settings: Settings) -> App:
     async def endpoint(request: Request) -> Response:
         started = time.perf_counter()
         path = request.scope["path"]
+        if header_bytes(request.scope) > MAX_HEADER_BYTES:
+            return Response(b"Request Header Fields Too Large", 431, media_type="text/plain")
         try:
             parts = [p for p in path.split("/") if p != ""]
             # PostgREST checks the JWT first, then whether a schema cache is loaded (App.hs)
@@ -644,6 +674,8 @@ def create_app(settings: Settings) -> App:
                 raise errors.invalid_resource_path()
         except errors.ApiError as error:
             response = error_response(error)
+        except RecursionError:  # e.g. a body parsed, but too deep to serialise again
+            response = error_response(errors.nested_too_deep("request"))
         except Exception as error:  # a bug here must still answer, and be visible in the log
             log(f"internal error: {error!r}")
             response = error_response(errors.ApiError(500, "PGRSTX00", str(error)))

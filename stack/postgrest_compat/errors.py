@@ -94,6 +94,25 @@ def media_type_error(types: list[str]) -> ApiError:
     return ApiError(406, "PGRST107", "None of these media types are available: " + ", ".join(types))
 
 
+def body_too_large(limit: int) -> ApiError:
+    """PostgREST sets no limit of its own (a proxy in front does); this server must, since one
+    huge body would hold its only event loop. Code PGRSTX.. marks the compatible server's own."""
+    return ApiError(
+        413,
+        "PGRSTX13",
+        "Request body too large",
+        f"The compatible server reads at most {limit} bytes",
+        "Send a smaller body, or several requests",
+    )
+
+
+def nested_too_deep(what: str) -> ApiError:
+    """JSON or a logic tree nested deeper than this server follows: a 400, never a 500."""
+    code = "PGRST100" if what == "logic tree" else "PGRST102"
+    message = "Empty or invalid json" if code == "PGRST102" else "failed to parse logic tree"
+    return ApiError(400, code, message, f"The {what} is nested too deeply", "Nest it less deeply")
+
+
 def guc_headers_error() -> ApiError:
     return ApiError(
         500,

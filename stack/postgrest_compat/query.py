@@ -188,10 +188,28 @@ def _condition(text: str, raw: str) -> Filter | Logic:
     return parsed
 
 
+# Each level of a logic tree reads its own text again: a cap keeps a request's parse short
+# (and far from Python's recursion limit, which once answered 500).
+MAX_LOGIC_DEPTH = 16
+
+
+def _too_deep(text: str) -> bool:
+    if text.count("(") <= MAX_LOGIC_DEPTH:
+        return False
+    depth = 0
+    for ch in re.sub(r'"(?:[^"\\]|\\.)*"', "", text):
+        depth += (ch == "(") - (ch == ")")
+        if depth > MAX_LOGIC_DEPTH:
+            return True
+    return False
+
+
 def parse_logic(key: str, value: str) -> Logic:
     """?or=(a.eq.1,and(b.gt.2,c.is.null)) and ?not.and=(...): conditions that nest."""
     negated = key.startswith("not.")
     text = value.strip()
+    if _too_deep(text):
+        raise errors.nested_too_deep("logic tree")
     if not (text.startswith("(") and text.endswith(")")):
         raise _logic_error(value, f'unexpected "{text[:1]}" expecting "("')
     children = [_condition(item, value) for item in _split_conditions(text[1:-1], value)]

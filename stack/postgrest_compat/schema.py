@@ -164,7 +164,20 @@ def _levenshtein(a: str, b: str) -> int:
     return previous[-1]
 
 
+def _may_reach(candidate: str, wanted: str, wanted_lower: int, min_score: float) -> bool:
+    """Whether the candidate's score can reach min_score at all: the edit distance is at least
+    the difference in length, so the score is at most 1 - that difference / the longer length."""
+    longer = max(len(candidate), len(wanted)) or 1
+    return 1 - abs(len(candidate.lower()) - wanted_lower) / longer >= min_score
+
+
 def fuzzy_one(candidates: list[str], wanted: str, min_score: float) -> str | None:
+    # The same answer as without this check, but a request's megabyte of text is never
+    # compared character by character (that held the event loop for seconds, issue 13): the
+    # text is then at most 1 / min_score times as long as a name in the schema cache.
+    wanted_lower = len(wanted.lower())
+    if not any(_may_reach(candidate, wanted, wanted_lower, min_score) for candidate in candidates):
+        return None
     for size in (3, 2):
         target = _grams(wanted, size)
         norm_t = sum(v * v for v in target.values()) ** 0.5
