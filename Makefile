@@ -95,7 +95,6 @@ lab: secret up migrate seed  ## Open JupyterLab on notebooks/ with the stack up
 	@$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: reset secret up migrate seed  ## Every test: from an empty database, the chapters under strict nbval (in order), then tests/
-	@command -v chromium >/dev/null || printf 'warning: no chromium: chapter 11 will fail and the browser test is skipped\n  fix: apt-get install chromium (Debian/Ubuntu), then make test again\n'
 	@$(VENV)/bin/pytest $(NBVAL) $(NOTEBOOKS) tests  # one session: the chapters in order, then tests/
 
 test-notebooks: setup  ## Only the chapters, under strict nbval (the stack must be up)

@@ -59,3 +59,21 @@ def pytest_terminal_summary(terminalreporter, exitstatus):
     FIGURES_FILE.parent.mkdir(parents=True, exist_ok=True)
     FIGURES_FILE.write_text(json.dumps(FIGURES, indent=2, sort_keys=True) + "\n")
     terminalreporter.write_line(f"written to {FIGURES_FILE}")
+
+
+def path_without(folder, *programs: str) -> str:
+    """A PATH like this one in which `programs` are not found: every other program is linked into
+    `folder`, so the test sees a laptop where they are not installed."""
+    import shutil
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for directory in reversed(os.environ.get("PATH", "").split(os.pathsep)):
+        entries = Path(directory).iterdir() if Path(directory).is_dir() else ()
+        for entry in entries:
+            if entry.name not in programs and shutil.which(entry.name, path=directory):
+                link = folder / entry.name
+                link.unlink(missing_ok=True)
+                link.symlink_to(entry)
+    return str(folder)

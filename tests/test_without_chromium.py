@@ -1,0 +1,49 @@
+"""Without Chromium, make test leaves the browser chapter and test out with one message; CI refuses (issue 10)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from conftest import path_without
+from stack import config
+
+BROWSER_ITEMS = ["notebooks/11-in-the-browser.ipynb", "tests/test_browser.py"]
+
+
+def collect(path: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": path}
+    env.pop("CHROMIUM", None)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "--nbval", "--nbval-current-env", *BROWSER_ITEMS],
+        cwd=config.ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_no_chromium_on_path_leaves_the_browser_out_with_one_message(tmp_path):
+    result = collect(path_without(tmp_path / "bin", "chromium", "chromium-browser"))
+    assert result.returncode == 5, result.stdout + result.stderr  # pytest's "no tests collected"
+    messages = [line for line in result.stdout.splitlines() if line.startswith("skipped ")]
+    assert len(messages) == 1, result.stdout
+    assert "11-in-the-browser.ipynb" in messages[0] and "test_browser.py" in messages[0]
+    assert "apt-get install chromium" in messages[0]
+
+
+def test_with_chromium_nothing_is_left_out():
+    result = collect(os.environ["PATH"])
+    assert "skipped " not in result.stdout and "deselected" not in result.stdout, result.stdout
+    assert "11-in-the-browser.ipynb::Cell" in result.stdout and "test_browser.py::" in result.stdout
+
+
+def test_ci_refuses_to_run_without_chromium(tmp_path):
+    path = path_without(tmp_path / "bin", "chromium", "chromium-browser", "apt-get", "make")
+    result = subprocess.run(
+        ["bash", str(config.ROOT / ".ci" / "run")], env={**os.environ, "PATH": path}, capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert "CI needs Chromium" in result.stderr and "apt-get install chromium" in result.stderr
