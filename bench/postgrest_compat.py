@@ -13,11 +13,11 @@ part, and the course's `app` database (auth.login, user demo) for the login part
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import requests
 
 from .load import Budget, Request, check, connect, load_samples, send
@@ -28,12 +28,14 @@ SERVER_LOG = ROOT / "build" / "postgrest-compat-bench.log"  # the server logs ev
 
 
 def _cpu_seconds(pid: int | None) -> float:
-    """User+system CPU of a process so far (Linux /proc), 0 when unknown."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, TypeError):
+    """User+system CPU of a process so far (psutil: Linux, macOS, Windows), 0 when unknown."""
+    if pid is None:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return times.user + times.system
 
 
 def get_load(url: str, path: str, clients: int = 8, seconds: float = 3.0, server_pid: int | None = None) -> dict:
