@@ -6,7 +6,7 @@ message naming the install, instead of failing cell by cell. `.ci/run` insists o
 
 from __future__ import annotations
 
-from stack import browser
+from stack.course import browser
 
 NEEDS_A_BROWSER = ("11-in-the-browser.ipynb", "test_browser.py")
 LEFT_OUT: list[str] = []

@@ -100,8 +100,10 @@ def wait_until_serving(url: str, process: subprocess.Popen, seconds: float = 15)
 def run(url: str | None = None, app_url: str | None = None, seconds: float = 3.0, clients: int = 8) -> dict:
     """Benchmark: start the compatible server on the conformance database unless `url` is given;
     the login part uses `app_url` (default: the native stack's PostgREST on port 3000)."""
-    from stack import config, conformance, postgres
-    from stack.proc import free_port
+    from stack import config
+    from stack.harness import conformance
+    from stack.services import postgres
+    from stack.services.processes import free_port
 
     process = None
     if url is None:

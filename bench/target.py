@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import psycopg
 
-from stack import config, migrate, postgres, recipes
+from stack import config, recipes
+from stack.recipes import migrate
+from stack.services import postgres
 
 from .load import Request, connect, send
 

@@ -6,8 +6,10 @@ import argparse
 import subprocess
 import sys
 
-from . import caddy, config, migrate, secret, services
+from . import config, secret
 from .errors import StackError
+from .recipes import migrate
+from .services import caddy, lifecycle
 
 
 def psql(args: list[str]) -> int:
@@ -19,6 +21,13 @@ def psql(args: list[str]) -> int:
     if code == 2:  # psql's code for "no connection to the server"
         print("  fix: is the stack up? `make up` (then `make status`)", file=sys.stderr)
     return code
+
+
+def warn_if_secrets_disagree(prefix: str = "") -> None:
+    """.env's JWT_SECRET and the one PostgreSQL signs with (migration 02) must be the same."""
+    warning = secret.disagreement(config.settings())
+    if warning:
+        print(f"{prefix}{warning}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,21 +47,25 @@ def main(argv: list[str] | None = None) -> int:
             caddy.validate()
             print(f"Caddyfile valid: {config.CADDYFILE.relative_to(config.ROOT)}")
         elif options.step == "up":
-            services.up()
+            lifecycle.up()
+            warn_if_secrets_disagree(prefix="==> ")
         elif options.step == "migrate":
             migrate.migrate()
+            lifecycle.serve_after_migrations()
         elif options.step == "seed":
             migrate.seed()
+            lifecycle.serve_after_migrations()
         elif options.step == "psql":
             return psql(options.args)
         elif options.step == "logs":
-            services.logs()
+            lifecycle.logs()
         elif options.step == "status":
-            services.status()
+            if lifecycle.status().get("postgres", "").startswith("up"):
+                warn_if_secrets_disagree()
         elif options.step == "down":
-            services.down()
+            lifecycle.down()
         elif options.step == "reset":
-            services.reset()
+            lifecycle.reset()
     except StackError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -7,16 +7,17 @@ import subprocess
 
 import psycopg
 
-from . import config, postgres, runtime
+from . import config
 from .errors import StackError
+from .services import compose, postgres
 
 
 def psql_argv(*args: str, variables: dict[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
     """The psql command line and environment for the superuser on the app database."""
-    if runtime.uses_compose():
+    if compose.uses_compose():
         env = config.compose_services(variables)["postgres"]["environment"]
         return (
-            runtime.compose_command(
+            compose.compose_command(
                 "exec",
                 "-T",
                 "postgres",

@@ -10,7 +10,7 @@ import time
 from dotenv import dotenv_values
 
 from . import config, db
-from .proc import say
+from .services.processes import say
 
 
 def new_secret() -> str:

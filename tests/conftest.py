@@ -8,7 +8,10 @@ import sys
 
 import pytest
 
-from stack import chapter, config, isolated, proc
+from stack import config
+from stack.course import chapter
+from stack.harness import isolated
+from stack.services import processes
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +34,7 @@ def run_stack(*args: str, **env: str) -> subprocess.CompletedProcess:
 @pytest.fixture
 def elsewhere(tmp_path) -> dict[str, str]:
     """Settings for a second stack that must not touch the running one."""
-    ports = dict(zip(isolated.PORT_SETTINGS, map(str, proc.free_ports(len(isolated.PORT_SETTINGS))), strict=True))
+    ports = dict(zip(isolated.PORT_SETTINGS, map(str, processes.free_ports(len(isolated.PORT_SETTINGS))), strict=True))
     return {"STACK_MODE": "native", "STACK_STATE_DIR": str(tmp_path / "state"), **ports}
 
 

@@ -1,6 +1,6 @@
 """The login page and the protected /app/ area in a real Chromium, step by step.
 
-The same steps as the chapter 11-in-the-browser, through the same code (stack.browser),
+The same steps as the chapter 11-in-the-browser, through the same code (stack.course.browser),
 writing the same screenshots to build/screenshots/. Skipped, with how to install it,
 where there is no Chromium or Playwright.
 """
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from stack import browser, chapter, recipes
+from stack import recipes
+from stack.course import browser, chapter
 
 pytestmark = pytest.mark.skipif(not browser.available(), reason=browser.missing() or "")
 

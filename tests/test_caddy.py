@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from stack import caddy, config
+from stack import config
+from stack.services import caddy
 
 SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA=="
 VARIABLES = {"JWT_SECRET": SECRET, "POSTGRES_USER": "p", "POSTGRES_PASSWORD": "p", "PGRST_AUTHENTICATOR_PASS": "p"}

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from stack import browser, config, course
+from stack import config
+from stack.course import browser, site
 
-SOURCES = [*course.chapters(), config.ROOT / "README.md"]
+SOURCES = [*site.chapters(), config.ROOT / "README.md"]
 DIAGRAMS = [
     pytest.param(text, id=f"{path.stem}-{number}")
     for path in SOURCES
-    for number, text in enumerate(course.diagrams(path), start=1)
+    for number, text in enumerate(site.diagrams(path), start=1)
 ]
 
 
@@ -18,7 +19,7 @@ DIAGRAMS = [
 def mermaid_page():
     if not browser.available():
         pytest.skip(browser.missing())
-    script = course.mermaid_script()
+    script = site.mermaid_script()
     if script is None:
         pytest.skip("mermaid is not cached and npm is missing: install Node.js/npm to check diagrams")
     from playwright.sync_api import sync_playwright
@@ -34,7 +35,7 @@ def mermaid_page():
 
 @pytest.mark.parametrize("chapter", ["05-log-in", "06-protected-endpoints", "07-refresh", "08-log-out"])
 def test_each_http_flow_has_a_sequence_diagram(chapter):
-    assert any(text.lstrip().startswith("sequenceDiagram") for text in course.diagrams(course.chapters([chapter])[0]))
+    assert any(text.lstrip().startswith("sequenceDiagram") for text in site.diagrams(site.chapters([chapter])[0]))
 
 
 @pytest.mark.parametrize("text", DIAGRAMS)

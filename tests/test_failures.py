@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import run_stack
 
-from stack import config, db, http, migrate, secret
+from conftest import run_stack
+from stack import config, db, http, secret
+from stack.recipes import migrate
 
 
 def test_missing_env_file_says_run_make_secret(tmp_path, elsewhere):

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from stack import tokens
-from stack.isolated import IsolatedStack
+from stack.harness.isolated import IsolatedStack
 
 LOAD_CLIENTS = 4
 DOWN_FOR_S = 1.5
@@ -195,7 +195,7 @@ def wait_for(condition, timeout: float, what: str) -> float:
 def test_migration_runner_killed_half_way_reruns_cleanly(isolated, tmp_path: Path, figures):
     for name, sql in MIGRATIONS.items():
         (tmp_path / name).write_text(sql)
-    run = f"from pathlib import Path; from stack import migrate; migrate.migrate(Path({str(tmp_path)!r}))"
+    run = f"from pathlib import Path; from stack.recipes import migrate; migrate.migrate(Path({str(tmp_path)!r}))"
     sleeping = (
         "select count(*) from pg_stat_activity where query like '%pg_sleep(seconds)%' and pid <> pg_backend_pid()"
     )

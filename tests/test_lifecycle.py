@@ -6,8 +6,7 @@ import socket
 from pathlib import Path
 
 from conftest import run_stack
-
-from stack import proc
+from stack.services import processes
 
 
 def listening(port: str) -> bool:
@@ -24,11 +23,11 @@ def test_down_stops_everything_and_keeps_the_data(elsewhere):
         assert marker.returncode == 0, marker.stderr
         # read the pids before down: down deletes the pid files
         pids = [int((state / "run" / name).read_text()) for name in ("postgrest.pid", "caddy.pid")]
-        assert all(proc.alive(pid) for pid in pids)
+        assert all(processes.alive(pid) for pid in pids)
 
         down = run_stack("down", **elsewhere)
         assert down.returncode == 0, down.stderr
-        assert not any(proc.alive(pid) for pid in pids)  # exited (a zombie awaiting its reaper counts as gone)
+        assert not any(processes.alive(pid) for pid in pids)  # exited (a zombie awaiting its reaper counts as gone)
         ports = ("CADDY_HTTP_PORT", "NATIVE_POSTGREST_PORT", "NATIVE_POSTGRES_PORT", "NATIVE_CADDY_ADMIN_PORT")
         assert not any(listening(elsewhere[name]) for name in ports)
         assert "nothing was running" in run_stack("down", **elsewhere).stdout

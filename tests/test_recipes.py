@@ -9,7 +9,8 @@ import time
 import pytest
 import requests
 
-from stack import caddy, config, db, http, recipes, tokens
+from stack import config, db, http, recipes, tokens
+from stack.services import caddy
 
 AUTH = {"Content-Profile": "auth"}
 DEFINITIONS = """

@@ -4,13 +4,13 @@ By default a session fixture (re)creates the fixture schema in the database `pgr
 (fixtures.sql; conformance-only roles `pgrst_conf_*`), starts `python -m stack.postgrest_compat`
 configured only by PGRST_* environment variables, waits until it answers, yields a requests
 session, and stops it afterwards. The harness (database, environment, launch, stop) is
-stack/conformance.py, which the benchmark uses too.
+stack/harness/conformance.py, which the benchmark uses too.
 
 Checking the suite against a real PostgREST (the release pinned in stack/compose.yaml):
   1. run the suite once (or `psql -d pgrst_conformance -f tests/postgrest_conformance/fixtures.sql`)
      so the database and roles exist;
-  2. start the real binary with the variables printed by `python -m stack.conformance`
-     (same PGRST_* as used here), e.g. `env $(python -m stack.conformance 3100) postgrest`;
+  2. start the real binary with the variables printed by `python -m stack.harness.conformance`
+     (same PGRST_* as used here), e.g. `env $(python -m stack.harness.conformance 3100) postgrest`;
   3. `POSTGREST_URL=http://127.0.0.1:3100 POSTGREST_BIN=$(which postgrest) pytest tests/postgrest_conformance`.
 With POSTGREST_URL set nothing is started; the start-up-failure tests launch POSTGREST_BIN when
 given (else they are skipped).
@@ -25,8 +25,8 @@ import pytest
 import requests
 
 from stack.config import BUILD_DIR
-from stack.conformance import launch, prepare_database, server_env, stop
-from stack.proc import free_port
+from stack.harness.conformance import launch, prepare_database, server_env, stop
+from stack.services.processes import free_port
 
 # The server logs every request: the session server writes there, not to a pipe nobody reads (a full pipe stalls it).
 LOG_FILE = BUILD_DIR / "postgrest-conformance.log"

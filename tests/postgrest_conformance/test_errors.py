@@ -11,8 +11,8 @@ import psycopg
 import pytest
 import requests
 
-from stack.conformance import SECRET, command, launch, pg_port, server_env, stop
-from stack.proc import free_port
+from stack.harness.conformance import SECRET, command, launch, pg_port, server_env, stop
+from stack.services.processes import free_port
 
 JSON = "application/json; charset=utf-8"
 

@@ -9,8 +9,8 @@ import jwt
 import pytest
 import requests
 
-from stack.conformance import AUDIENCE, SECRET, launch, server_env, stop
-from stack.proc import free_port
+from stack.harness.conformance import AUDIENCE, SECRET, launch, server_env, stop
+from stack.services.processes import free_port
 
 
 def token(claims, secret=SECRET, algorithm="HS256"):

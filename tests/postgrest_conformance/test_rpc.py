@@ -5,7 +5,7 @@ import time
 import jwt
 import psycopg
 
-from stack.conformance import SECRET
+from stack.harness.conformance import SECRET
 
 JSON = "application/json; charset=utf-8"
 

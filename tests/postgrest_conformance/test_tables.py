@@ -3,7 +3,7 @@
 import jwt
 import pytest
 
-from stack.conformance import SECRET
+from stack.harness.conformance import SECRET
 
 JSON = "application/json; charset=utf-8"
 

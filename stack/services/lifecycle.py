@@ -8,9 +8,10 @@ import time
 
 import requests
 
-from . import caddy, config, http, postgres, postgrest, proc, runtime, secret
-from .errors import StackError
-from .proc import say
+from .. import config, http
+from ..errors import StackError
+from . import caddy, compose, postgres, postgrest, processes
+from .processes import say
 
 NATIVE_SERVICES = ("postgres", "postgrest", "caddy")
 
@@ -33,9 +34,9 @@ def postgrest_answers(variables: dict[str, str]) -> bool:
 
 def postgrest_can_serve(variables: dict[str, str]) -> bool:
     """Natively: its process runs. With Compose: its login role exists (until then it restarts)."""
-    if runtime.uses_compose():
+    if compose.uses_compose():
         return postgres.role_can_log_in(config.native_environment("postgrest", variables)["PGRST_DB_URI"])
-    return bool(proc.running_pid("postgrest"))
+    return bool(processes.running_pid("postgrest"))
 
 
 def wait_healthy(variables: dict[str, str], timeout: float = 20) -> float:
@@ -43,7 +44,7 @@ def wait_healthy(variables: dict[str, str], timeout: float = 20) -> float:
 
     Before the migrations PostgREST cannot run yet (see up), and Caddy answering is all there is."""
     if not postgrest_can_serve(variables):
-        proc.wait_for_port(config.ports(variables).gateway, timeout, name="caddy")
+        processes.wait_for_port(config.ports(variables).gateway, timeout, name="caddy")
         return 0.0
     started = time.monotonic()
     deadline = started + timeout
@@ -66,18 +67,18 @@ def preflight(variables: dict[str, str]) -> None:
     """Check every port a stopped service needs before starting anything, so a clash costs nothing."""
     p = config.ports(variables)
     if not postgres.is_running():
-        proc.require_free_port(p.postgres, "PostgreSQL", "NATIVE_POSTGRES_PORT")
-    if not proc.running_pid("postgrest"):
-        proc.require_free_port(p.postgrest, "PostgREST", "NATIVE_POSTGREST_PORT")
-    if not proc.running_pid("caddy"):
-        proc.require_free_port(p.gateway, "Caddy (the gateway)", "CADDY_HTTP_PORT")
-        proc.require_free_port(p.caddy_admin, "Caddy's admin endpoint", "NATIVE_CADDY_ADMIN_PORT")
+        processes.require_free_port(p.postgres, "PostgreSQL", "NATIVE_POSTGRES_PORT")
+    if not processes.running_pid("postgrest"):
+        processes.require_free_port(p.postgrest, "PostgREST", "NATIVE_POSTGREST_PORT")
+    if not processes.running_pid("caddy"):
+        processes.require_free_port(p.gateway, "Caddy (the gateway)", "CADDY_HTTP_PORT")
+        processes.require_free_port(p.caddy_admin, "Caddy's admin endpoint", "NATIVE_CADDY_ADMIN_PORT")
 
 
 def start_postgrest_if_it_can_log_in(variables: dict[str, str]) -> bool:
     """PostgREST exits when the database refuses its login role, which a fresh database does until
     `make migrate` creates it; so it starts once that works (migrate calls this again)."""
-    if proc.running_pid("postgrest"):
+    if processes.running_pid("postgrest"):
         return True
     if not postgres.role_can_log_in(config.native_environment("postgrest", variables)["PGRST_DB_URI"]):
         say("PostgREST starts once its login role exists: run `make migrate` (it starts it)")
@@ -89,10 +90,10 @@ def start_postgrest_if_it_can_log_in(variables: dict[str, str]) -> bool:
 def up() -> None:
     started = time.monotonic()
     variables = checked_settings()
-    if runtime.uses_compose():
+    if compose.uses_compose():
         say("starting the stack with Docker Compose")
         # No --wait: PostgREST restarts until `make migrate` creates its login role.
-        subprocess.run(runtime.compose_command("up", "-d", "--build"), check=True)
+        subprocess.run(compose.compose_command("up", "-d", "--build"), check=True)
     else:
         preflight(variables)
         postgres.start(variables)
@@ -101,27 +102,24 @@ def up() -> None:
     wait_healthy(variables)
     serving = postgrest.describe(variables) if postgrest_can_serve(variables) else "starts after `make migrate`"
     say(f"healthy in {time.monotonic() - started:.1f} s: {http.gateway(variables=variables)} (PostgREST: {serving})")
-    warning = secret.disagreement(variables)
-    if warning:
-        say(warning)
 
 
 def down() -> None:
-    if runtime.uses_compose():
-        subprocess.run(runtime.compose_command("down"), check=True)
+    if compose.uses_compose():
+        subprocess.run(compose.compose_command("down"), check=True)
         return
     stopped = [caddy.stop(), postgrest.stop(), postgres.stop()]
     if not any(stopped):
         say("nothing was running")
-    leftovers = [name for name in NATIVE_SERVICES if proc.running_pid(name)]
+    leftovers = [name for name in NATIVE_SERVICES if processes.running_pid(name)]
     if leftovers:
         raise StackError(f"still running after stop: {', '.join(leftovers)}", "kill them by hand (pids in .state/run)")
 
 
 def reset() -> None:
     """Stop and wipe the database and logs (the .env and the Caddy build cache stay)."""
-    if runtime.uses_compose():
-        subprocess.run(runtime.compose_command("down", "--volumes"), check=True)
+    if compose.uses_compose():
+        subprocess.run(compose.compose_command("down", "--volumes"), check=True)
         return
     down()  # needs no .env: it only stops what runs
     if config.STATE_DIR.exists():
@@ -133,8 +131,8 @@ def status() -> dict[str, str]:
     """One line per service: running or not, where, and which PostgREST."""
     variables = config.settings()
     p = config.ports(variables)
-    if runtime.uses_compose():
-        subprocess.run(runtime.compose_command("ps"), check=False)
+    if compose.uses_compose():
+        subprocess.run(compose.compose_command("ps"), check=False)
         return {}
     report = {
         "postgres": f"PostgreSQL {config.pins()['POSTGRES_VERSION']} on 127.0.0.1:{p.postgres}",
@@ -144,24 +142,32 @@ def status() -> dict[str, str]:
     }
     running = {
         "postgres": postgres.is_running(),
-        "postgrest": bool(proc.running_pid("postgrest")),
-        "caddy": bool(proc.running_pid("caddy")),
+        "postgrest": bool(processes.running_pid("postgrest")),
+        "caddy": bool(processes.running_pid("caddy")),
     }
     lines = {name: f"{'up  ' if running[name] else 'down'}  {text}" for name, text in report.items()}
     for line in lines.values():
         print(line)
-    warning = secret.disagreement(variables) if running["postgres"] else None
-    if warning:
-        print(warning)
     return lines
 
 
 def logs(lines: int = 40) -> None:
-    if runtime.uses_compose():
-        subprocess.run(runtime.compose_command("logs", "--tail", str(lines)), check=False)
+    if compose.uses_compose():
+        subprocess.run(compose.compose_command("logs", "--tail", str(lines)), check=False)
         return
     for name in NATIVE_SERVICES:
-        path = proc.log_path(name)
+        path = processes.log_path(name)
         print(f"----- {path}")
         if path.exists():
             print("\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
+
+
+def serve_after_migrations() -> None:
+    """On a fresh stack PostgREST waits for the login role the first migration creates: start it now."""
+    variables = config.settings()
+    if not compose.uses_compose():
+        start_postgrest_if_it_can_log_in(variables)
+    elif postgrest_can_serve(variables) and not postgrest_answers(variables):
+        # Compose restarts it with a growing back-off; start it now rather than in a minute.
+        subprocess.run(compose.compose_command("restart", "postgrest"), check=True, capture_output=True)
+        wait_healthy(variables)

@@ -20,8 +20,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbconvert import HTMLExporter
 
-from . import config
-from .proc import say
+from .. import config
+from ..services.processes import say
 
 NOTEBOOKS_DIR = config.ROOT / "notebooks"
 HTML_DIR = config.BUILD_DIR / "html"
@@ -184,7 +184,3 @@ def main() -> int:
     parser.add_argument("names", nargs="*", help="parts of chapter file names (default: all)")
     options = parser.parse_args()
     return run(options.names) if options.action == "run" else refresh(options.names)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import psycopg
 
-from . import config, postgres, proc
+from .. import config
+from ..services import postgres, processes
 
 PORT_SETTINGS = ("CADDY_HTTP_PORT", "NATIVE_POSTGREST_PORT", "NATIVE_POSTGRES_PORT", "NATIVE_CADDY_ADMIN_PORT")
 
@@ -30,7 +31,7 @@ class IsolatedStack:
         self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="stack-isolated-"))
         # mkdtemp makes it 0700; PostgreSQL runs as another user when we are root.
         self.state_dir.chmod(0o755)
-        self.ports = dict(zip(PORT_SETTINGS, proc.free_ports(len(PORT_SETTINGS)), strict=True))
+        self.ports = dict(zip(PORT_SETTINGS, processes.free_ports(len(PORT_SETTINGS)), strict=True))
         # Native whatever .env says: this stack is local processes the tests start, kill and restart.
         overrides = {
             "STACK_MODE": "native",
@@ -71,7 +72,10 @@ class IsolatedStack:
 
     def up(self) -> IsolatedStack:
         # One process for every step: each `python -m stack` costs a second of start-up.
-        self.python("from stack import migrate, services\nservices.up(); migrate.migrate(); migrate.seed()")
+        self.python(
+            "from stack.recipes import migrate\nfrom stack.services import lifecycle\n"
+            "lifecycle.up(); migrate.migrate(); migrate.seed(); lifecycle.serve_after_migrations()"
+        )
         return self
 
     def stop(self) -> None:
@@ -90,10 +94,10 @@ class IsolatedStack:
     # --- single services ---
 
     def stop_service(self, name: str) -> None:
-        self.python(f"from stack import {name}; {name}.stop()")
+        self.python(f"from stack.services import {name}; {name}.stop()")
 
     def start_service(self, name: str) -> None:
-        self.python(f"from stack import config, {name}; {name}.start(config.settings())")
+        self.python(f"from stack import config; from stack.services import {name}; {name}.start(config.settings())")
 
     def pid(self, name: str) -> int:
         return int((self.state_dir / "run" / f"{name}.pid").read_text())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from . import db
+from .. import db
 
 
 class Table:

@@ -6,8 +6,9 @@ import shutil
 import subprocess
 import sys
 
-from . import config, proc
-from .proc import say
+from .. import config
+from . import processes
+from .processes import say
 
 COMPATIBLE = "PostgREST-compatible server (stack.postgrest_compat)"
 
@@ -24,7 +25,7 @@ def describe(variables: dict[str, str] | None = None) -> str:
     if binary:
         version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
         return f"real PostgREST {version or '(version unknown)'} at {binary}"
-    from .postgrest_compat import __version__
+    from ..postgrest_compat import __version__
 
     return f"{COMPATIBLE} {__version__}, following PostgREST {config.pins()['POSTGREST_VERSION']}"
 
@@ -35,17 +36,17 @@ def command(variables: dict[str, str] | None = None) -> list[str]:
 
 
 def start(variables: dict[str, str]) -> None:
-    if proc.running_pid("postgrest"):
+    if processes.running_pid("postgrest"):
         return
     port = config.ports(variables).postgrest
-    proc.require_free_port(port, "PostgREST", "NATIVE_POSTGREST_PORT")
+    processes.require_free_port(port, "PostgREST", "NATIVE_POSTGREST_PORT")
     say(f"starting {describe(variables)} on 127.0.0.1:{port}")
-    process = proc.spawn("postgrest", command(variables), config.native_environment("postgrest", variables))
-    proc.wait_for_port(port, 15, process, "postgrest")
+    process = processes.spawn("postgrest", command(variables), config.native_environment("postgrest", variables))
+    processes.wait_for_port(port, 15, process, "postgrest")
 
 
 def stop() -> bool:
-    if proc.stop("postgrest"):
+    if processes.stop("postgrest"):
         say("stopped PostgREST")
         return True
     return False

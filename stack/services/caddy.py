@@ -11,9 +11,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import config, proc
-from .errors import StackError
-from .proc import say
+from .. import config
+from ..errors import StackError
+from . import processes
+from .processes import say
 
 JWT_MODULE = "github.com/ggicci/caddy-jwt"
 XCADDY = "github.com/caddyserver/xcaddy/cmd/xcaddy@v0.4.5"
@@ -199,18 +200,20 @@ def validate(caddyfile: Path = config.CADDYFILE, variables: dict[str, str] | Non
 
 
 def start(variables: dict[str, str], caddyfile: Path = config.CADDYFILE) -> None:
-    if proc.running_pid("caddy"):
+    if processes.running_pid("caddy"):
         return
     port = config.ports(variables).gateway
-    proc.require_free_port(port, "Caddy (the gateway)", "CADDY_HTTP_PORT")
-    proc.require_free_port(config.ports(variables).caddy_admin, "Caddy's admin endpoint", "NATIVE_CADDY_ADMIN_PORT")
+    processes.require_free_port(port, "Caddy (the gateway)", "CADDY_HTTP_PORT")
+    processes.require_free_port(
+        config.ports(variables).caddy_admin, "Caddy's admin endpoint", "NATIVE_CADDY_ADMIN_PORT"
+    )
     binary = ensure_built()
     validate(caddyfile, variables)
     say(f"starting Caddy on http://localhost:{port}")
-    process = proc.spawn(
+    process = processes.spawn(
         "caddy", [str(binary), "run", "--config", str(caddyfile), "--adapter", "caddyfile"], environment(variables)
     )
-    proc.wait_for_port(port, 10, process, "caddy")
+    processes.wait_for_port(port, 10, process, "caddy")
 
 
 def reload(variables: dict[str, str], caddyfile: Path = config.CADDYFILE) -> None:
@@ -222,24 +225,10 @@ def reload(variables: dict[str, str], caddyfile: Path = config.CADDYFILE) -> Non
 
 
 def stop() -> bool:
-    if proc.stop("caddy"):
+    if processes.stop("caddy"):
         say("stopped Caddy")
         return True
     return False
-
-
-@contextlib.contextmanager
-def reloaded(caddyfile: Path, variables: dict[str, str] | None = None):
-    """Serve another Caddyfile for the duration of a `with` block, then always reload the one before."""
-    from . import recipes  # recipes uses this module
-
-    variables = config.settings() if variables is None else variables
-    previous = recipes.CADDYFILES[recipes.gateway_recipe()]
-    reload(variables, caddyfile=caddyfile)
-    try:
-        yield
-    finally:
-        reload(variables, caddyfile=previous)
 
 
 @contextlib.contextmanager
@@ -247,7 +236,7 @@ def scratch(caddyfile: Path, folder: Path = config.BUILD_DIR / "scratch-caddy"):
     """A second, throwaway Caddy serving `caddyfile` on free ports, in front of the same PostgREST.
 
     The shared Caddy is never touched. Yields the scratch gateway's base URL."""
-    port, admin = proc.free_ports(2)
+    port, admin = processes.free_ports(2)
     variables = {**config.settings(), "CADDY_HTTP_PORT": str(port), "NATIVE_CADDY_ADMIN_PORT": str(admin)}
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **environment(variables), "XDG_DATA_HOME": str(folder), "XDG_CONFIG_HOME": str(folder)}
@@ -260,7 +249,7 @@ def scratch(caddyfile: Path, folder: Path = config.BUILD_DIR / "scratch-caddy"):
             stderr=subprocess.STDOUT,
         )
     try:
-        proc.wait_for_port(port, 10, process, "scratch caddy", log=folder / "caddy.log")
+        processes.wait_for_port(port, 10, process, "scratch caddy", log=folder / "caddy.log")
         yield f"http://localhost:{port}"
     finally:
         process.terminate()

@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 import os
 
-from . import config
-from .errors import StackError
+from .. import config
+from ..errors import StackError
 
 
 @functools.cache

@@ -16,6 +16,7 @@ notices the gateway half is missing and loads it again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -24,9 +25,11 @@ from pathlib import Path
 
 import requests
 
-from . import caddy, config, db, http, migrate, runtime
-from .errors import StackError
-from .proc import say
+from .. import config, db, http
+from ..errors import StackError
+from ..services import caddy, compose
+from ..services.processes import say
+from . import migrate
 
 RECIPES = ("page", "hardened")
 HARDENING_DIR = config.MIGRATIONS_DIR / "hardening"
@@ -50,10 +53,10 @@ def database_recipe() -> str:
 
 def gateway_config() -> dict:
     """The running Caddy's JSON configuration, from its admin API."""
-    if runtime.uses_compose():
+    if compose.uses_compose():
         # The admin endpoint listens inside the container only.
         out = subprocess.run(
-            runtime.compose_command("exec", "-T", "caddy", "wget", "-qO-", "http://localhost:2019/config/"),
+            compose.compose_command("exec", "-T", "caddy", "wget", "-qO-", "http://localhost:2019/config/"),
             capture_output=True,
             text=True,
             check=True,
@@ -107,10 +110,10 @@ def wait_for_schema_cache(recipe: str, timeout: float = 5) -> None:
 
 def load_caddyfile(recipe: str) -> None:
     path: Path = CADDYFILES[recipe]
-    if runtime.uses_compose():
+    if compose.uses_compose():
         # The container has the page's Caddyfile baked in; send the other one over stdin.
         result = subprocess.run(
-            runtime.compose_command(
+            compose.compose_command(
                 "exec",
                 "-T",
                 "caddy",
@@ -142,3 +145,15 @@ def use(recipe: str) -> str:
     if current() != recipe:
         raise StackError(f"the stack is {parts()} after switching to {recipe!r}.", "read `make logs`")
     return recipe
+
+
+@contextlib.contextmanager
+def caddyfile_served(caddyfile: Path, variables: dict[str, str] | None = None):
+    """Serve another Caddyfile for the duration of a `with` block, then always reload the recipe's own."""
+    variables = config.settings() if variables is None else variables
+    previous = CADDYFILES[gateway_recipe()]
+    caddy.reload(variables, caddyfile=caddyfile)
+    try:
+        yield
+    finally:
+        caddy.reload(variables, caddyfile=previous)

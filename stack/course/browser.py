@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import config, http
+from .. import config, http
 
 SCREENSHOTS = config.BUILD_DIR / "screenshots"
 INSTALL_HINT = "install Debian's Chromium (`sudo apt-get install chromium`) and Playwright (`make setup`)"

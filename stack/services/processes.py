@@ -11,8 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from .config import LOG_DIR, RUN_DIR
-from .errors import StackError
+from ..config import LOG_DIR, RUN_DIR
+from ..errors import StackError
 
 SERVICE_USER = "superstack"
 

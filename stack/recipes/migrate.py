@@ -8,9 +8,9 @@ import re
 import subprocess
 from pathlib import Path
 
-from . import config, db
-from .errors import StackError
-from .proc import say
+from .. import config, db
+from ..errors import StackError
+from ..services.processes import say
 
 TRACKING = """
 create schema if not exists migrations;
@@ -153,28 +153,13 @@ def migrate(folder: Path = config.MIGRATIONS_DIR) -> list[str]:
         )
     if not todo:
         say(f"{label(folder)}: nothing to apply")
-        start_postgrest_when_possible()
         return []
     for path in todo:
         apply_file(path, variables)
     # ALTER SYSTEM only reaches new sessions after a reload; PostgREST reloads its schema cache on NOTIFY.
     say("reloading PostgreSQL's configuration and PostgREST's schema cache")
     db.psql("-q", "-c", "select pg_reload_conf()", "-c", "notify pgrst, 'reload schema'")
-    start_postgrest_when_possible()
     return [label(path) for path in todo]
-
-
-def start_postgrest_when_possible() -> None:
-    """On a fresh stack PostgREST waits for the login role the first migration creates."""
-    from . import runtime, services
-
-    variables = config.settings()
-    if not runtime.uses_compose():
-        services.start_postgrest_if_it_can_log_in(variables)
-    elif services.postgrest_can_serve(variables) and not services.postgrest_answers(variables):
-        # Compose restarts it with a growing back-off; start it now rather than in a minute.
-        subprocess.run(runtime.compose_command("restart", "postgrest"), check=True, capture_output=True)
-        services.wait_healthy(variables)
 
 
 def seed() -> list[str]:

@@ -2,8 +2,8 @@
 launch and stop. Shared by the conformance suite (tests/postgrest_conformance) and the benchmark
 (bench/postgrest_compat.py).
 
-`python -m stack.conformance [PORT]` prints that environment, to start a real binary with:
-`env $(python -m stack.conformance 3100) postgrest`.
+`python -m stack.harness.conformance [PORT]` prints that environment, to start a real binary with:
+`env $(python -m stack.harness.conformance 3100) postgrest`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from . import config, postgres
+from .. import config
+from ..services import postgres
 
 DATABASE = "pgrst_conformance"
 SECRET = "conformance-secret-of-sixty-four-characters-for-every-hmac-alg!!"
@@ -92,7 +93,7 @@ def prepare_database() -> str:
 
 
 if __name__ == "__main__":
-    # Plain NAME=value words, no quotes and no spaces, so that `env $(python -m stack.conformance)` works.
+    # Plain NAME=value words, no quotes and no spaces, so that `env $(python -m stack.harness.conformance)` works.
     words = [f"{name}={value}" for name, value in server_env(int(sys.argv[1]) if len(sys.argv) > 1 else 3000).items()]
     assert not any(" " in word for word in words), words
     print(" ".join(words))

@@ -7,9 +7,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from . import config, proc
-from .errors import StackError
-from .proc import say
+from .. import config
+from ..errors import StackError
+from . import processes
+from .processes import say
 
 DATA_DIR = config.STATE_DIR / "pgdata"
 DATABASE = "app"
@@ -51,18 +52,18 @@ def conninfo(variables: dict[str, str] | None = None, dbname: str | None = None)
 
 
 def _as_service_user() -> dict:
-    user = proc.unprivileged_user()
+    user = processes.unprivileged_user()
     return {} if user is None else {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
 
 
 def _prepare_folders() -> None:
     config.LOG_DIR.mkdir(parents=True, exist_ok=True)
-    proc.log_path("postgres").touch()
-    user = proc.unprivileged_user()
+    processes.log_path("postgres").touch()
+    user = processes.unprivileged_user()
     if user is not None:
-        proc.make_reachable(config.STATE_DIR, user)
-        proc.make_reachable(Path(tool("postgres")), user)
-        os.chown(proc.log_path("postgres"), user.pw_uid, user.pw_gid)
+        processes.make_reachable(config.STATE_DIR, user)
+        processes.make_reachable(Path(tool("postgres")), user)
+        os.chown(processes.log_path("postgres"), user.pw_uid, user.pw_gid)
         if DATA_DIR.exists():
             os.chown(DATA_DIR, user.pw_uid, user.pw_gid)
 
@@ -79,7 +80,7 @@ def init(variables: dict[str, str]) -> None:
     )
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     _prepare_folders()
-    user = proc.unprivileged_user()
+    user = processes.unprivileged_user()
     with tempfile.NamedTemporaryFile("w", delete=False) as pwfile:
         pwfile.write(environment["POSTGRES_PASSWORD"])
     try:
@@ -111,11 +112,11 @@ def init(variables: dict[str, str]) -> None:
 def start(variables: dict[str, str]) -> None:
     port = config.ports(variables).postgres
     if not initialised():
-        proc.require_free_port(port, "PostgreSQL", "NATIVE_POSTGRES_PORT")
+        processes.require_free_port(port, "PostgreSQL", "NATIVE_POSTGRES_PORT")
         init(variables)
         _pg_ctl_start(port)
     elif not is_running():
-        proc.require_free_port(port, "PostgreSQL", "NATIVE_POSTGRES_PORT")
+        processes.require_free_port(port, "PostgreSQL", "NATIVE_POSTGRES_PORT")
         _prepare_folders()
         _pg_ctl_start(port)
     ensure_database(variables)
@@ -134,7 +135,7 @@ def _pg_ctl_start(port: int) -> None:
             "-D",
             str(DATA_DIR),
             "-l",
-            str(proc.log_path("postgres")),
+            str(processes.log_path("postgres")),
             "-o",
             options,
             "-w",
@@ -150,7 +151,7 @@ def _pg_ctl_start(port: int) -> None:
     if result.returncode != 0:
         raise StackError(
             f"PostgreSQL did not start: {result.stdout.strip()} {result.stderr.strip()}",
-            f"read {proc.log_path('postgres')} (`make logs`)",
+            f"read {processes.log_path('postgres')} (`make logs`)",
         )
 
 
@@ -167,7 +168,7 @@ def ensure_database(variables: dict[str, str]) -> None:
         # server left from another network namespace or container.
         raise StackError(
             f"PostgreSQL runs (pg_ctl status) but does not answer on 127.0.0.1:{env['PGPORT']}: {error}".strip(),
-            f"`make down` then `make up`; if it persists, read {proc.log_path('postgres')} (`make logs`)",
+            f"`make down` then `make up`; if it persists, read {processes.log_path('postgres')} (`make logs`)",
         ) from None
     with conn:
         if not conn.execute("select 1 from pg_database where datname = %s", [env["PGDATABASE"]]).fetchone():

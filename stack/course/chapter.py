@@ -9,17 +9,20 @@ from __future__ import annotations
 import contextlib
 import io
 
-from . import migrate, recipes, services
+from .. import recipes
+from ..recipes import migrate
+from ..services import lifecycle
 
 
 def ready(recipe: str = "page", seeded: bool = True) -> str:
     """Stack up, migrations applied, demo user seeded, the given recipe in force."""
     log = io.StringIO()
     with contextlib.redirect_stdout(log):
-        services.up()
+        lifecycle.up()
         migrate.migrate()
         if seeded:
             migrate.seed()
+        lifecycle.serve_after_migrations()
         recipes.use(recipe)
     # No port or path in the line: a chapter's stored output must not depend on the machine.
     seeding = ", demo user seeded" if seeded else ""
