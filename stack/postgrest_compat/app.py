@@ -15,12 +15,13 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import FOLLOWS, auth, errors, openapi, query, schema, wire
+from . import FOLLOWS, auth, errors, openapi, query, ranges, schema, wire
 from .settings import Settings
 
 JSON_TYPE = "application/json; charset=utf-8"
 OBJECT_TYPE = "application/vnd.pgrst.object+json; charset=utf-8"
 OPENAPI_TYPE = "application/openapi+json; charset=utf-8"
+CSV_TYPE = "text/csv; charset=utf-8"
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 BEGIN_RO = b"BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY"
 BEGIN_RW = b"BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
@@ -250,7 +251,8 @@ class Server:
         Sent as one multi-statement simple query, values quoted by libpq (`wire`): one round trip,
         COMMIT included; two for a singular request (COMMIT or ROLLBACK once the row count is checked).
         Python-side cost, not PostgreSQL, bounds this server, and one query is far cheaper than a
-        pipeline of five. Returns (count, body, response.headers entries, response.status)."""
+        pipeline of five. Returns (count, body, response.headers entries, response.status, total,
+        inserted); `main` may end with an EXPLAIN (Prefer: count=planned), whose estimate is the total."""
         if self.down is not None:
             raise errors.connection_error(self.down)
         params = [*self._gucs(request, who, schema_name), *values]
@@ -264,7 +266,12 @@ class Server:
                 statements = self._statements(conn, readonly, committing, main)
                 try:
                     results = await wire.run(conn, wire.bind(conn, statements, params))
-                    count, body, guc_headers, guc_status = wire.first_row(conn, results[self.main_index])
+                    count, body, guc_headers, guc_status, total, inserted = wire.first_row(
+                        conn, results[self.main_index]
+                    )
+                    if len(results) > self.main_index + 1 and results[self.main_index + 1].nfields == 1:
+                        plan = json.loads(results[self.main_index + 1].get_value(0, 0))
+                        total = int(plan[0]["Plan"]["Plan Rows"])
                 except psycopg.Error as error:
                     if not (conn.broken or error.sqlstate is None):
                         await conn.execute(b"ROLLBACK", prepare=False)
@@ -283,7 +290,7 @@ class Server:
                 # transaction stays committed.
                 extra_headers = parse_guc_headers(guc_headers)
                 status = parse_guc_status(guc_status)
-                return count, body, extra_headers, status
+                return count, body, extra_headers, status, total, inserted
         except PoolTimeout:
             if self.down is not None:
                 raise errors.connection_error(self.down) from None
@@ -512,7 +519,7 @@ async def handle_rpc(server: Server, request: Request, name: str, who: auth.Auth
         if plain:
             server.cache.calls[key] = (main, kind)
     readonly = method != "POST" or not function.volatile
-    count, body, guc_headers, guc_status = await server.execute(
+    count, body, guc_headers, guc_status, _, _ = await server.execute(
         request, who, schema_name, readonly, main, values, singular=singular and kind == "set"
     )
     headers = [("Content-Profile", schema_name)] if show_profile else []
@@ -525,6 +532,46 @@ async def handle_rpc(server: Server, request: Request, name: str, who: auth.Auth
     return build_response(
         200, body, OBJECT_TYPE if singular else JSON_TYPE, headers, guc_headers, guc_status, method == "HEAD"
     )
+
+
+def _payload_rows(payload, table, params: query.ReadParams) -> tuple[list[dict], list[str]]:
+    """The rows of a POST/PATCH/PUT body and the columns written: ?columns= when given (keys outside
+    it ignored, missing ones NULL), else the keys, which must then be the same in every row."""
+    rows = payload if isinstance(payload, list) else [payload]
+    if payload is None or not all(isinstance(row, dict) for row in rows):
+        raise errors.invalid_body("Empty or invalid json")
+    if params.columns is not None:
+        columns = params.columns
+    else:
+        columns = list(rows[0]) if rows else []
+        if any(set(row) != set(columns) for row in rows):
+            raise errors.invalid_body("All object keys must match")
+    unknown = [c for c in columns if c not in table.column_names]
+    if unknown:
+        raise errors.column_not_found(table.name, unknown[0])
+    return rows, columns
+
+
+def _put_key(table, params: query.ReadParams) -> dict[str, str]:
+    """PUT: no limit/offset (PGRST114), the filters exactly the primary key with eq (else PGRST105).
+    Returns the key's values from the URL."""
+    if params.limit is not None or params.offset is not None:
+        raise errors.ApiError(400, "PGRST114", "limit/offset querystring parameters are not allowed for PUT")
+    keys = [c.name for c in table.columns if c.pk]
+    filters = params.filters
+    given = {f.column: f.value for f in filters if isinstance(f, query.Filter) and f.operator == "eq" and not f.negated}
+    if not keys or len(filters) != len(keys) or set(given) != set(keys):
+        raise errors.ApiError(
+            405, "PGRST105", "Filters must include all and only primary key columns with 'eq' operators"
+        )
+    return given
+
+
+def _put_matches(given: dict[str, str], rows: list[dict]) -> list[str]:
+    """The one payload row's key values are the URL's (else PGRST115); returns the key columns."""
+    if len(rows) != 1 or any(str(rows[0].get(k)) != value for k, value in given.items()):
+        raise errors.ApiError(400, "PGRST115", "Payload values do not match URL in primary key column(s)")
+    return list(given)
 
 
 async def handle_table(server: Server, request: Request, name: str, who: auth.Auth) -> Response:
@@ -541,64 +588,102 @@ async def handle_table(server: Server, request: Request, name: str, who: auth.Au
     if method == "OPTIONS":
         allow = "OPTIONS,GET,HEAD" + (",POST,PUT,PATCH,DELETE" if table.kind in ("r", "p", "v", "f") else "")
         return Response(b"", 200, headers={"Allow": allow})
-    if method == "PUT":
-        raise errors.ApiError(
-            405, "PGRST105", "Filters must include all and only primary key columns with 'eq' operators"
-        )
     params = query.parse_query(request.query_params.multi_items())
+    preferences = ranges.preferences(request.headers.getlist("prefer"))
     accept = request.headers.get("accept")
-    media = negotiate(accept, ["application/json", "application/vnd.pgrst.object+json"])
+    offered = ["application/json", "application/vnd.pgrst.object+json"]
+    if method in ("GET", "HEAD"):
+        offered.append("text/csv")
+    media = negotiate(accept, offered)
     if media is None:
         raise errors.media_type_error(_requested_types(accept))
     singular = media == "application/vnd.pgrst.object+json"
-    preferences = prefer(request)
-    representation = preferences.get("return") == "representation"
+    returned = preferences.get("return")
+    representation = returned == "representation"
     headers = [("Content-Profile", schema_name)] if show_profile else []
     values: list = []
-    body_sql = query.BODY_SINGLE if singular else query.BODY_ARRAY
+    if media == "text/csv":
+        body_sql, answer_type = query.BODY_CSV, CSV_TYPE
+    else:
+        body_sql = query.BODY_SINGLE if singular else query.BODY_ARRAY
+        answer_type = OBJECT_TYPE if singular else JSON_TYPE
+    count_kind = preferences.get("count")
+    if count_kind == "estimated":  # without db-max-rows, PostgREST's estimate is the exact count
+        count_kind = "exact"
     if method in ("GET", "HEAD"):
-        main = query.read(table, params, body_sql, values)
-        count, body, guc_headers, guc_status = await server.execute(
+        offset, limit = ranges.top_level(
+            request.headers.get("range") if method == "GET" else None, params.limit, params.offset
+        )
+        params.offset, params.limit = offset or None, limit
+        main = query.read(server.cache, table, params, body_sql, values, count_kind)
+        if count_kind == "planned":
+            main += sql.SQL("; EXPLAIN (FORMAT JSON) ") + query.counted(server.cache, table, params, values)
+        count, body, guc_headers, guc_status, total, _ = await server.execute(
             request, who, schema_name, True, main, values, singular=singular
         )
-        headers.append(("Content-Range", content_range(params.offset or 0, count)))
-        return build_response(
-            200, body, OBJECT_TYPE if singular else JSON_TYPE, headers, guc_headers, guc_status, method == "HEAD"
-        )
-    payload = None
-    if method in ("POST", "PATCH"):
+        status = ranges.status(offset, count, total)
+        if status == 416:
+            raise ranges.out_of_bounds(offset, total)
+        headers.append(("Content-Range", ranges.content_range(offset, offset + count - 1, total)))
+        headers += preferences.applied("count", "handling")
+        return build_response(status, body, answer_type, headers, guc_headers, guc_status, method == "HEAD")
+    put_key = _put_key(table, params) if method == "PUT" else None
+    if method != "DELETE":
         payload = await read_json_body(request)
-        rows = payload if isinstance(payload, list) else [payload]
-        if payload is None or not all(isinstance(row, dict) for row in rows):
-            raise errors.invalid_body("Empty or invalid json")
-        columns = list(rows[0]) if rows else []
-        if any(set(row) != set(columns) for row in rows):
-            raise errors.invalid_body("All object keys must match")
-        unknown = [c for c in columns if c not in table.column_names]
-        if unknown:
-            raise errors.column_not_found(name, unknown[0])
-    body_sql = body_sql if representation else query.BODY_NONE
-    if method == "POST":
-        main = query.insert(table, columns, json.dumps(payload), representation, params, body_sql, values)
+        rows, columns = _payload_rows(payload, table, params)
+    wanted = representation or returned == "headers-only"
+    body_sql = body_sql if wanted else query.BODY_NONE
+    resolution = preferences.get("resolution")
+    applied = ["return", "count", "handling"]
+    if method in ("POST", "PUT"):
+        keys = [c.name for c in table.columns if c.pk]
+        conflict = None
+        if method == "PUT":
+            conflict = (_put_matches(put_key, rows), "merge-duplicates")
+        elif resolution and (keys or params.on_conflict):
+            conflict = (params.on_conflict or keys, resolution)
+            applied.insert(0, "resolution")
+        main = query.insert(server.cache, table, columns, json.dumps(rows), wanted, params, body_sql, values, conflict)
         status = 201
     elif method == "PATCH":
         if not columns:
             return build_response(204, None, None, headers, [], None, False)
-        main = query.update(table, columns, json.dumps(rows[0]), representation, params, body_sql, values)
+        main = query.update(server.cache, table, columns, json.dumps(rows[0]), representation, params, body_sql, values)
         status = 200 if representation else 204
     else:
-        main = query.delete(table, representation, params, body_sql, values)
+        main = query.delete(server.cache, table, representation, params, body_sql, values)
         status = 200 if representation else 204
-    count, body, guc_headers, guc_status = await server.execute(
+    count, body, guc_headers, guc_status, _, inserted = await server.execute(
         request, who, schema_name, False, main, values, singular=singular
     )
-    headers.append(("Content-Range", content_range(0, count) if method != "POST" else "*/*"))
+    if method == "PATCH":
+        headers.append(("Content-Range", ranges.content_range(0, count - 1, count if count_kind else None)))
+    elif method != "PUT":
+        headers.append(("Content-Range", ranges.content_range(1, 0, count if count_kind else None)))
+    if method == "PUT":
+        status = (201 if inserted else 200) if representation else 204
+    elif method == "POST" and resolution == "merge-duplicates" and inserted == 0 and conflict:
+        status = 200
+    if method == "POST" and returned == "headers-only" and body not in (None, "[]"):
+        location = _location(table, body)
+        if location:
+            headers.append(("Location", f"/{name}{location}"))
+    headers += preferences.applied(*applied)
     if representation:
-        headers.append(("Preference-Applied", "return=representation"))
-        return build_response(
-            status, body, OBJECT_TYPE if singular else JSON_TYPE, headers, guc_headers, guc_status, False
-        )
+        return build_response(status, body, answer_type, headers, guc_headers, guc_status, False)
     return build_response(status, None, None, headers, guc_headers, guc_status, False)
+
+
+def _location(table, body: str) -> str | None:
+    """?key=eq.value for the first inserted row, as Response.hs builds Location for return=headers-only."""
+    from urllib.parse import urlencode
+
+    keys = [c.name for c in table.columns if c.pk]
+    rows = json.loads(body)
+    row = rows[0] if isinstance(rows, list) else rows
+    if not keys or not isinstance(row, dict):
+        return None
+    return "?" + urlencode([(k, f"eq.{'' if row.get(k) is None else row[k]}") for k in keys], safe=",.:()")
 
 
 async def handle_root(server: Server, request: Request, who: auth.Auth) -> Response:
@@ -626,7 +711,7 @@ async def handle_root(server: Server, request: Request, who: auth.Auth) -> Respo
         "nullif(current_setting('response.headers', true), ''), nullif(current_setting('response.status', true), '') "
         "FROM pgrst_source"
     ).format(s=sql.Literal(schema_name))
-    _, found, guc_headers, guc_status = await server.execute(request, who, schema_name, True, main, [])
+    _, found, guc_headers, guc_status, _, _ = await server.execute(request, who, schema_name, True, main, [])
     visible = json.loads(found)
     document = openapi.document(
         server.cache,

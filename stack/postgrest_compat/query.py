@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from psycopg import sql
 
-from . import errors
+from . import embed, errors
 
 RESERVED = {"select", "order", "limit", "offset", "columns", "on_conflict", "and", "or", "not.and", "not.or"}
 OPERATORS = {
@@ -50,7 +50,7 @@ IS_VALUES = {"null": "NULL", "not_null": "NOT NULL", "true": "TRUE", "false": "F
 
 @dataclass
 class Filter:
-    column: str
+    column: str | Field
     operator: str
     value: object
     negated: bool = False
@@ -65,14 +65,41 @@ class Logic:
     negated: bool = False
 
 
+@dataclass(frozen=True)
+class Field:
+    """A column, or a JSON path into one: meta->dims->>w is ("meta", (("->", "dims"), ("->>", "w")))."""
+
+    name: str
+    path: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def label(self) -> str:
+        """The output name PostgREST gives it: the last key of the path, else the column."""
+        return self.path[-1][1] if self.path else self.name
+
+
+@dataclass
+class Item:
+    field: Field
+    alias: str | None = None
+    cast: str | None = None
+
+
 @dataclass
 class ReadParams:
-    select: list[tuple[str, str | None, str | None]] | None = None  # (column, alias, cast)
+    select: list | None = None  # of Item, embed.Embed and "*"; None is *
     filters: list[Filter | Logic] = field(default_factory=list)
-    order: list[tuple[str, str | None, str | None]] = field(default_factory=list)
+    order: list[tuple] = field(default_factory=list)  # (Field or (embed, Field), direction, nulls)
     limit: int | None = None
     offset: int | None = None
     arguments: dict[str, str] = field(default_factory=dict)  # query args for GET /rpc
+    embedded: dict[tuple[str, ...], ReadParams] = field(default_factory=dict)  # books.title=eq.x etc.
+    columns: list[str] | None = None  # ?columns= of a POST
+    on_conflict: list[str] | None = None
+
+    @property
+    def has_embeds(self) -> bool:
+        return any(isinstance(item, embed.Embed) for item in self.select or [])
 
 
 def _parse_in(text: str, raw: str) -> list[str]:
@@ -216,28 +243,110 @@ def parse_logic(key: str, value: str) -> Logic:
     return Logic(key.removeprefix("not.").upper(), children, negated)
 
 
-_SELECT_ITEM = re.compile(r"^(?:([^:()]+):(?!:))?([^:()]+?)(?:::([A-Za-z_][A-Za-z0-9_ ]*))?$")
+_ARROW = re.compile(r"(->>?)")
+_CAST = re.compile(r"^[A-Za-z_][A-Za-z0-9_ ]*(\[\])?$")
+AGGREGATES = {"count", "sum", "avg", "max", "min"}
 
 
-def parse_select(text: str) -> list[tuple[str, str | None, str | None]] | None:
-    items = []
-    for part in (p.strip() for p in text.split(",")):
-        if part == "*":
-            return None if not items and text.strip() == "*" else [*items, ("*", None, None)]
-        match = _SELECT_ITEM.match(part)
-        if not part or not match:
-            raise errors.query_param_error(
-                f'"failed to parse select parameter ({text})"',
-                f'unexpected "{part[:1] or ","}" expecting field name (* or [a..z0..9_$])',
-            )
-        alias, column, cast = match.groups()
-        items.append((column.strip(), alias.strip() if alias else None, cast.strip() if cast else None))
+def parse_field(text: str) -> Field | None:
+    """name(->key|->>key)*, or None when it is not one."""
+    parts = _ARROW.split(text.strip())
+    name = parts[0].strip()
+    path = tuple((parts[i], parts[i + 1].strip()) for i in range(1, len(parts), 2))
+    if not name or any(not key or re.search(r"[(),:!]", key) for _, key in path) or re.search(r"[(),:!]", name):
+        return None
+    return Field(name, path)
+
+
+def _split_top(text: str) -> list[str] | None:
+    """Comma-separated at depth 0; None when the parentheses do not balance."""
+    items, current, depth, quoted = [], [], 0, False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch == "(":
+            depth += 1
+        elif not quoted and ch == ")":
+            depth -= 1
+            if depth < 0:
+                return None
+        if ch == "," and depth == 0 and not quoted:
+            items.append("".join(current).strip())
+            current = []
+        else:
+            current.append(ch)
+    if depth:
+        return None
+    items.append("".join(current).strip())
     return items
 
 
-def parse_order(text: str) -> list[tuple[str, str | None, str | None]]:
+def parse_select(text: str) -> list | None:
+    """select= as v14.1's QueryParams.hs pFieldSelect/pRelationSelect: columns (alias:, ::cast, JSON
+    paths), * and embedded resources name[!hint][!inner](...), spread ...name(...). None is plain *."""
+
+    def failed(part: str) -> errors.ApiError:
+        return errors.query_param_error(
+            f'"failed to parse select parameter ({text})"',
+            f'unexpected "{part[:1] or ","}" expecting field name (* or [a..z0..9_$])',
+        )
+
+    def items_of(body: str) -> list:
+        parts = _split_top(body)
+        if parts is None:
+            raise failed(body[-1:])
+        if parts == [""]:
+            return []
+        return [item_of(part) for part in parts]
+
+    def item_of(part: str):
+        if part == "*":
+            return "*"
+        if part.endswith(")") and "(" in part:
+            head, body = part[: part.index("(")], part[part.index("(") + 1 : -1]
+            spread = head.startswith("...")
+            head = head[3:] if spread else head
+            alias = None
+            if ":" in head:
+                alias, head = (piece.strip() for piece in head.split(":", 1))
+            name, *marks = head.strip().split("!")
+            if name in AGGREGATES and body.strip() == "" or "." in name and name.rsplit(".", 1)[1] in AGGREGATES:
+                raise errors.ApiError(400, "PGRST123", "Use of aggregate functions is not allowed")
+            hint, join = None, None
+            for mark in marks:
+                if mark in ("inner", "left"):
+                    join = mark
+                elif hint is None:
+                    hint = mark
+                else:
+                    raise failed(mark)
+            if not name or parse_field(name) is None:
+                raise failed(part)
+            return embed.Embed(name, items_of(body), alias or None, hint, join, spread)
+        column, cast = part, None
+        if "::" in column:
+            column, cast = (piece.strip() for piece in column.rsplit("::", 1))
+            if not _CAST.match(cast):
+                raise failed(cast)
+        alias = None
+        if ":" in column:
+            alias, column = (piece.strip() for piece in column.split(":", 1))
+        found = parse_field(column)
+        if found is None or alias == "":
+            raise failed(part)
+        return Item(found, alias, cast)
+
+    if text.strip() == "*":
+        return None
+    return items_of(text)
+
+
+def parse_order(text: str) -> list[tuple]:
     terms = []
-    for part in text.split(","):
+    for part in _split_top(text) or [text]:
+        related = None
+        if "(" in part and ")" in part:  # order=authors(name).desc: a related (to-one) order
+            related, part = part[: part.index("(")].strip(), part[part.index("(") + 1 :].replace(")", "", 1)
         pieces = part.strip().split(".")
         column, direction, nulls = pieces[0], None, None
         for piece in pieces[1:]:
@@ -250,26 +359,27 @@ def parse_order(text: str) -> list[tuple[str, str | None, str | None]]:
                     f'"failed to parse order ({text})"',
                     f'unexpected "{piece[:1]}" expecting "asc", "desc", "nullsfirst" or "nullslast"',
                 )
-        if not column:
+        found = parse_field(column) if column else None
+        if found is None:
             raise errors.query_param_error(
                 f'"failed to parse order ({text})"', "unexpected end of input expecting field name"
             )
-        terms.append((column, direction, nulls))
+        terms.append(((related, found) if related else found, direction, nulls))
     return terms
 
 
-def _int_param(name: str, value: str) -> int:
+def _int_param(value: str) -> int | None:
+    """v14.1 reads limit and offset with readMaybe: a value that is not an integer is ignored."""
     try:
-        number = int(value)
+        return int(value)
     except ValueError:
-        raise errors.query_param_error(
-            f'"failed to parse {name} parameter ({value})"', f'unexpected "{value[:1]}" expecting digit'
-        ) from None
-    if number < 0:
-        raise errors.ApiError(
-            416, "PGRST103", "Requested range not satisfiable", "Limit should be greater than or equal to zero."
-        )
-    return number
+        return None
+
+
+def negative_limit() -> errors.ApiError:
+    return errors.ApiError(
+        416, "PGRST103", "Requested range not satisfiable", "Limit should be greater than or equal to zero."
+    )
 
 
 def parse_query(items: list[tuple[str, str]], rpc_params: set[str] | None = None) -> ReadParams:
@@ -278,21 +388,49 @@ def parse_query(items: list[tuple[str, str]], rpc_params: set[str] | None = None
     for key, value in items:
         if key == "select":
             params.select = parse_select(value)
-        elif key == "order":
-            params.order = parse_order(value)
-        elif key == "limit":
-            params.limit = _int_param("limit", value)
-        elif key == "offset":
-            params.offset = _int_param("offset", value)
+        elif key in ("columns", "on_conflict"):
+            setattr(params, key, [c.strip() for c in value.split(",") if c.strip()])
+        elif key in ("order", "limit", "offset"):
+            _set_range_or_order(params, key, value)
         elif key in ("and", "or", "not.and", "not.or"):
             params.filters.append(parse_logic(key, value))
         elif key in RESERVED:
             continue
         elif rpc_params is not None and (key in rpc_params or not _looks_like_filter(value)):
             params.arguments[key] = value
+        elif "." in key.split("->", 1)[0]:  # books.title=eq.x, books.order=..., authors.books.limit=1
+            *path, last = key.split("->", 1)[0].split(".")
+            rest = key[len(".".join(path)) + 1 :]
+            inner = params.embedded.setdefault(tuple(path), ReadParams())
+            if last in ("order", "limit", "offset") and rest == last:
+                _set_range_or_order(inner, last, value)
+            elif rest in ("and", "or"):
+                inner.filters.append(parse_logic(rest, value))
+            else:
+                inner.filters.append(_field_filter(rest, value))
         else:
-            params.filters.append(parse_filter(key, value))
+            params.filters.append(_field_filter(key, value))
     return params
+
+
+def _set_range_or_order(params: ReadParams, key: str, value: str) -> None:
+    if key == "order":
+        params.order = parse_order(value)
+    elif key == "limit":
+        params.limit = _int_param(value)
+        if params.limit is not None and params.limit < 0:
+            raise negative_limit()
+    else:
+        offset = _int_param(value)
+        params.offset = offset if offset and offset > 0 else None  # a negative offset is a no-op (RangeSpec)
+
+
+def _field_filter(key: str, value: str) -> Filter:
+    found = parse_filter(key, value)
+    field_ = parse_field(key)
+    if field_ is not None and field_.path:
+        found.column = field_
+    return found
 
 
 def _looks_like_filter(value: str) -> bool:
@@ -315,7 +453,9 @@ def condition(item: Filter | Logic, qualifier: sql.Composable, values: list) -> 
     if isinstance(item, Logic):
         inner = sql.SQL(f" {item.operator} ").join(condition(child, qualifier, values) for child in item.children)
         return sql.SQL("NOT ({})" if item.negated else "({})").format(inner)
-    column = sql.SQL("{}.{}").format(qualifier, sql.Identifier(item.column))
+    column = field_sql(qualifier, item.column) if isinstance(item.column, Field) else None
+    if column is None:
+        column = sql.SQL("{}.{}").format(qualifier, sql.Identifier(item.column))
     if item.operator == "in":
         if item.value:
             values.extend(item.value)
@@ -339,27 +479,46 @@ def condition(item: Filter | Logic, qualifier: sql.Composable, values: list) -> 
     return sql.SQL("NOT ({})").format(expr) if item.negated else expr
 
 
+def field_sql(qualifier: sql.Composable, found: Field) -> sql.Composable:
+    expr = sql.SQL("{}.{}").format(qualifier, sql.Identifier(found.name))
+    for arrow, key in found.path:
+        step = sql.SQL(key) if re.fullmatch(r"-?[0-9]+", key) else sql.Literal(key)
+        expr = sql.SQL("({}{}{})").format(expr, sql.SQL(arrow), step)
+    return expr
+
+
 def select_list(select, qualifier: sql.Composable) -> sql.Composable:
+    """The columns of a select without embeds (embeds: `Tree`)."""
     if not select:
         return sql.SQL("{}.*").format(qualifier)
-    parts = []
-    for column, alias, cast in select:
-        if column == "*":
-            parts.append(sql.SQL("{}.*").format(qualifier))
-            continue
-        expr = sql.SQL("{}.{}").format(qualifier, sql.Identifier(column))
-        if cast:
-            expr = sql.SQL("CAST({} AS {})").format(expr, sql.SQL(cast))
-        parts.append(sql.SQL("{} AS {}").format(expr, sql.Identifier(alias or column)))
-    return sql.SQL(", ").join(parts)
+    return sql.SQL(", ").join(_column(item, qualifier) for item in select)
 
 
-def order_limit(params: ReadParams, qualifier: sql.Composable, values: list) -> sql.Composable:
+def _column(item, qualifier: sql.Composable) -> sql.Composable:
+    if item == "*":
+        return sql.SQL("{}.*").format(qualifier)
+    expr = field_sql(qualifier, item.field)
+    if item.cast:
+        expr = sql.SQL("CAST({} AS {})").format(expr, sql.SQL(item.cast))
+    return sql.SQL("{} AS {}").format(expr, sql.Identifier(item.alias or item.field.label))
+
+
+def order_limit(params: ReadParams, qualifier: sql.Composable, values: list, related=None) -> sql.Composable:
     parts = []
     if params.order:
         terms = []
         for column, direction, nulls in params.order:
-            term = sql.SQL("{}.{}").format(qualifier, sql.Identifier(column))
+            if isinstance(column, tuple):
+                if related is None:
+                    raise errors.ApiError(
+                        400,
+                        "PGRST108",
+                        f"'{column[0]}' is not an embedded resource in this request",
+                        hint=f"Verify that '{column[0]}' is included in the 'select' query parameter.",
+                    )
+                term = related(column[0], column[1])
+            else:
+                term = field_sql(qualifier, column)
             if direction:
                 term += sql.SQL(" DESC" if direction == "desc" else " ASC")
             if nulls:
@@ -378,11 +537,19 @@ def order_limit(params: ReadParams, qualifier: sql.Composable, values: list) -> 
 BODY_ARRAY = sql.SQL("coalesce(json_agg(_postgrest_t), '[]')::text")
 BODY_SINGLE = sql.SQL("(json_agg(_postgrest_t) -> 0)::text")
 BODY_NONE = sql.SQL("NULL::text")
+# text/csv: a header of the first row's keys, then each row's composite text without its parentheses
+BODY_CSV = sql.SQL(
+    "(SELECT coalesce(string_agg(pgrst_k, ','), '') FROM (SELECT json_object_keys(row_to_json(pgrst_h)) AS pgrst_k "
+    "FROM (SELECT * FROM pgrst_source LIMIT 1) AS pgrst_h) AS pgrst_keys) || chr(10) || "
+    "coalesce(string_agg(substring(_postgrest_t::text, 2, length(_postgrest_t::text) - 2), chr(10)), '')"
+)
 BODY_SCALAR = sql.SQL("(json_agg(_postgrest_t.pgrst_scalar) -> 0)::text")
 BODY_SCALAR_SET = sql.SQL("coalesce(json_agg(_postgrest_t.pgrst_scalar), '[]')::text")
 
 
 ALL_SOURCE = sql.SQL("pgrst_source.*")
+NOTHING = sql.SQL("")
+NULL = sql.SQL("NULL")
 
 
 def render(query: sql.Composable, conn) -> bytes:
@@ -409,49 +576,261 @@ class Text:
         return self.encoded
 
 
-def wrap(source: sql.Composable, body: sql.Composable, outer: sql.Composable = ALL_SOURCE) -> sql.Composed:
-    """The main query: rows counted, the body as text, and response.headers/status read after it."""
+def wrap(
+    source: sql.Composable,
+    body: sql.Composable,
+    outer: sql.Composable = ALL_SOURCE,
+    joins: sql.Composable = NOTHING,
+    total: sql.Composable = NULL,
+    inserted: sql.Composable = NULL,
+) -> sql.Composed:
+    """The main query: rows counted, the body as text, response.headers/status read after it, and the
+    total (Prefer: count) and inserted rows (an upsert's status) when asked."""
     return sql.SQL(
         "WITH pgrst_source AS ({source}) "
         "SELECT count(*)::int, {body}, nullif(current_setting('response.headers', true), ''), "
-        "nullif(current_setting('response.status', true), '') "
-        "FROM (SELECT {outer} FROM pgrst_source) AS _postgrest_t"
-    ).format(source=source, body=body, outer=outer)
+        "nullif(current_setting('response.status', true), ''), {total}, {inserted} "
+        "FROM (SELECT {outer} FROM pgrst_source{joins}) AS _postgrest_t"
+    ).format(source=source, body=body, outer=outer, joins=joins, total=total, inserted=inserted)
 
 
-def read(table, params: ReadParams, body: sql.Composable, values: list) -> sql.Composed:
+class Tree:
+    """A select list with its embedded resources: columns, and one lateral join per embed (embed.py
+    finds the relationship). Values are appended in the order of their placeholders in the text."""
+
+    def __init__(self, cache, top: ReadParams, values: list):
+        self.cache, self.top, self.values = cache, top, values
+        self.counter = 0
+        self.used: set[tuple[str, ...]] = set()
+
+    def build(self, table, select, filters: list, qualifier: sql.Composable, path=()) -> embed.Built:
+        built = embed.Built()
+        built.embeds = {}
+        for item in select or ["*"]:
+            if isinstance(item, embed.Embed):
+                self._embed(table, item, qualifier, path, built)
+            else:
+                built.columns.append(_column(item, qualifier))
+        built.filters = []
+        for item in filters:
+            target = (
+                built.embeds.get(item.column) if isinstance(item, Filter) and isinstance(item.column, str) else None
+            )
+            if target is None:
+                built.filters.append(item)
+                continue
+            if item.operator != "is" or item.value not in ("null", "not_null"):
+                raise errors.ApiError(
+                    400,
+                    "PGRST120",
+                    f"Bad operator on the '{item.column}' embedded resource",
+                    "Only is null or not is null filters are allowed on embedded resources",
+                )
+            is_null = (item.value == "null") != item.negated
+            built.conditions.append(
+                sql.SQL("{}.pgrst_body IS NULL" if is_null else "{}.pgrst_body IS NOT NULL").format(target[0])
+            )
+        return built
+
+    def _embed(self, table, item: embed.Embed, parent: sql.Composable, path, built: embed.Built) -> None:
+        rel = embed.find(self.cache, (table.schema, table.name), item)
+        child = self.cache.tables[rel.foreign]
+        self.counter += 1
+        alias, source = sql.Identifier(f"pgrst_{self.counter}"), sql.Identifier(f"pgrst_{self.counter}_src")
+        key_path = (*path, item.key)
+        self.used.add(key_path)
+        params = self.top.embedded.get(key_path, ReadParams())
+        inner = self.build(child, item.items, params.filters, source, key_path)
+        conditions = [embed.join_condition(rel, source, parent)]
+        conditions += [condition(f, source, self.values) for f in inner.filters] + inner.conditions
+        rows = sql.SQL("SELECT {cols} FROM {table} AS {src}{joins} WHERE {where}{rest}").format(
+            cols=sql.SQL(", ").join(inner.columns),
+            table=sql.Identifier(*rel.foreign),
+            src=source,
+            joins=sql.Composed(inner.joins),
+            where=sql.SQL(" AND ").join(conditions),
+            rest=order_limit(params, source, self.values, self._related(inner, child, source)),
+        )
+        if rel.to_one:
+            lateral = "SELECT row_to_json(pgrst_t) AS pgrst_body FROM ({}) AS pgrst_t"
+        else:
+            lateral = "SELECT json_agg(pgrst_t) AS pgrst_body FROM ({}) AS pgrst_t HAVING count(*) > 0"
+        built.joins.append(sql.SQL(" LEFT JOIN LATERAL (" + lateral + ") AS {} ON TRUE").format(rows, alias))
+        built.embeds[item.key] = (alias, rel, child, source)
+        if item.join == "inner":
+            built.conditions.append(sql.SQL("{}.pgrst_body IS NOT NULL").format(alias))
+        body = sql.SQL("{}.pgrst_body").format(alias)
+        if item.spread:
+            for key in self._keys(child, item.items):
+                if rel.to_one:
+                    expr = sql.SQL("({} -> {})").format(body, sql.Literal(key))
+                else:
+                    expr = sql.SQL(
+                        "(SELECT coalesce(json_agg(e -> {}), '[]') FROM json_array_elements({}) AS e)"
+                    ).format(sql.Literal(key), body)
+                built.columns.append(sql.SQL("{} AS {}").format(expr, sql.Identifier(key)))
+        elif item.items:
+            expr = body if rel.to_one else sql.SQL("coalesce({}, '[]')").format(body)
+            built.columns.append(sql.SQL("{} AS {}").format(expr, sql.Identifier(item.key)))
+
+    def _keys(self, table, items) -> list[str]:
+        keys = []
+        for item in items or ["*"]:
+            if item == "*":
+                keys += [c.name for c in table.columns]
+            elif isinstance(item, embed.Embed):
+                if item.spread:
+                    rel = embed.find(self.cache, (table.schema, table.name), item)
+                    keys += self._keys(self.cache.tables[rel.foreign], item.items)
+                elif item.items:
+                    keys.append(item.key)
+            else:
+                keys.append(item.alias or item.field.label)
+        return keys
+
+    def _related(self, built: embed.Built, table, qualifier):
+        """order=authors(name): the to-one embed's column, read again by its foreign key."""
+
+        def term(key: str, found: Field) -> sql.Composable:
+            if key not in built.embeds:
+                raise errors.ApiError(
+                    400,
+                    "PGRST108",
+                    f"'{key}' is not an embedded resource in this request",
+                    hint=f"Verify that '{key}' is included in the 'select' query parameter.",
+                )
+            _, rel, child, _ = built.embeds[key]
+            if not rel.to_one:
+                raise errors.ApiError(
+                    400,
+                    "PGRST118",
+                    f"A related order on '{key}' is not possible",
+                    f"'{table.name}' and '{key}' do not form a many-to-one or one-to-one relationship",
+                )
+            other = sql.Identifier("pgrst_order")
+            return sql.SQL("(SELECT {} FROM {} AS {} WHERE {})").format(
+                field_sql(other, found),
+                sql.Identifier(*rel.foreign),
+                other,
+                embed.join_condition(rel, other, qualifier),
+            )
+
+        return term
+
+    def check_used(self) -> None:
+        for path in self.top.embedded:
+            if path not in self.used:
+                name = ".".join(path)
+                raise errors.ApiError(
+                    400,
+                    "PGRST108",
+                    f"'{name}' is not an embedded resource in this request",
+                    hint=f"Verify that '{name}' is included in the 'select' query parameter.",
+                )
+
+
+def _where(filters: list, conditions: list, qualifier, values: list) -> sql.Composable:
+    parts = [condition(item, qualifier, values) for item in filters] + conditions
+    return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(parts) if parts else sql.SQL("")
+
+
+def read(cache, table, params: ReadParams, body: sql.Composable, values: list, count: str | None = None):
+    """GET: the rows, and with count="exact" their total before limit and offset."""
     qualified = sql.Identifier(table.schema, table.name)
-    source = sql.SQL("SELECT {cols} FROM {table}{where}{rest}").format(
-        cols=select_list(params.select, qualified),
+    tree = Tree(cache, params, values)
+    built = tree.build(table, params.select, params.filters, qualified)
+    tree.check_used()
+    source = sql.SQL("SELECT {cols} FROM {table}{joins}{where}{rest}").format(
+        cols=sql.SQL(", ").join(built.columns),
         table=qualified,
-        where=where_clause(params.filters, qualified, values),
-        rest=order_limit(params, qualified, values),
+        joins=sql.Composed(built.joins),
+        where=_where(built.filters, built.conditions, qualified, values),
+        rest=order_limit(params, qualified, values, tree._related(built, table, qualified)),
     )
-    return wrap(source, body)
+    total = sql.SQL("NULL")
+    if count == "exact":
+        total = sql.SQL("(SELECT count(*) FROM ({}) AS pgrst_count)").format(counted(cache, table, params, values))
+    return wrap(source, body, total=total)
+
+
+def counted(cache, table, params: ReadParams, values: list) -> sql.Composed:
+    """The rows a count counts: the read's filters (embeds' !inner included), no order or range."""
+    qualified = sql.Identifier(table.schema, table.name)
+    built = Tree(cache, params, values).build(table, params.select, params.filters, qualified)
+    return sql.SQL("SELECT 1 FROM {table}{joins}{where}").format(
+        table=qualified,
+        joins=sql.Composed(built.joins) if built.conditions else sql.SQL(""),
+        where=_where(built.filters, built.conditions, qualified, values),
+    )
 
 
 def returning(representation: bool) -> sql.Composable:
     return sql.SQL(" RETURNING {}.*") if representation else sql.SQL(" RETURNING 1")
 
 
-def insert(table, columns: list[str], payload: str, representation: bool, params: ReadParams, body, values: list):
+def _outer(cache, table, params: ReadParams, representation: bool, values: list):
+    """The representation of mutated rows (pgrst_source), embeds included: (columns, joins)."""
+    if not representation:
+        return sql.SQL("pgrst_source.*"), sql.SQL("")
+    source = sql.Identifier("pgrst_source")
+    tree = Tree(cache, params, values)
+    built = tree.build(table, params.select, [], source)
+    tree.check_used()
+    return sql.SQL(", ").join(built.columns), sql.Composed(built.joins)
+
+
+def insert(
+    cache,
+    table,
+    columns: list[str],
+    payload: str,
+    representation: bool,
+    params: ReadParams,
+    body,
+    values: list,
+    conflict: tuple[list[str], str] | None = None,
+):
+    """POST (and PUT): json_populate_recordset over the payload; `conflict` is (columns, resolution)
+    for an upsert, resolution "merge-duplicates" (DO UPDATE) or "ignore-duplicates" (DO NOTHING)."""
     qualified = sql.Identifier(table.schema, table.name)
-    if columns:
-        cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-        values.append(payload)
-        source = sql.SQL(
-            "INSERT INTO {table} ({cols}) SELECT {cols} FROM json_populate_recordset(NULL::{table}, "
-            "(SELECT CASE WHEN json_typeof(j) = 'array' THEN j ELSE json_build_array(j) END "
-            "FROM (SELECT {ph}::json AS j) AS pgrst_payload)) AS pgrst_body"
-        ).format(table=qualified, cols=cols, ph=sql.Placeholder())
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    values.append(payload)
+    source = sql.SQL(
+        "INSERT INTO {table} ({cols}) SELECT {cols} FROM json_populate_recordset(NULL::{table}, "
+        "(SELECT CASE WHEN json_typeof(j) = 'array' THEN j ELSE json_build_array(j) END "
+        "FROM (SELECT {ph}::json AS j) AS pgrst_payload)) AS pgrst_body"
+    ).format(table=qualified, cols=cols, ph=sql.Placeholder())
+    if not columns:
+        source = sql.SQL("INSERT INTO {table} SELECT FROM json_array_elements({ph}::json)").format(
+            table=qualified, ph=sql.Placeholder()
+        )
+    inserted = sql.SQL("NULL")
+    if conflict:
+        keys, resolution = conflict
+        target = sql.SQL(", ").join(sql.Identifier(c) for c in keys)
+        if resolution == "ignore-duplicates" or not columns:
+            source += sql.SQL(" ON CONFLICT ({}) DO NOTHING").format(target)
+        else:
+            source += sql.SQL(" ON CONFLICT ({}) DO UPDATE SET {}").format(
+                target,
+                sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in columns),
+            )
+        inserted = sql.SQL("(SELECT count(*) FROM pgrst_source WHERE pgrst_source.pgrst_inserted)::int")
+        all_columns = sql.SQL(", ").join(
+            sql.SQL("{}.{}").format(qualified, sql.Identifier(c.name)) for c in table.columns
+        )
+        source += sql.SQL(" RETURNING {}, (xmax = 0) AS pgrst_inserted").format(all_columns)
+        if representation and not params.select:
+            params.select = [Item(Field(c.name)) for c in table.columns]
     else:
-        source = sql.SQL("INSERT INTO {table} DEFAULT VALUES").format(table=qualified)
-    source += returning(representation).format(qualified)
-    outer = select_list(params.select, sql.Identifier("pgrst_source")) if representation else sql.SQL("pgrst_source.*")
-    return wrap(source, body, outer)
+        source += returning(representation).format(qualified)
+    outer, joins = _outer(cache, table, params, representation, values)
+    if conflict and not representation:
+        outer = sql.SQL("pgrst_source.pgrst_inserted")
+    return wrap(source, body, outer, joins, inserted=inserted)
 
 
-def update(table, columns: list[str], payload: str, representation: bool, params: ReadParams, body, values: list):
+def update(cache, table, columns: list[str], payload: str, representation: bool, params: ReadParams, body, values):
     qualified = sql.Identifier(table.schema, table.name)
     values.append(payload)
     assignments = sql.SQL(", ").join(sql.SQL("{c} = pgrst_body.{c}").format(c=sql.Identifier(c)) for c in columns)
@@ -459,16 +838,16 @@ def update(table, columns: list[str], payload: str, representation: bool, params
         "UPDATE {table} SET {assign} FROM (SELECT * FROM json_populate_record(NULL::{table}, {ph}::json)) AS pgrst_body"
     ).format(table=qualified, assign=assignments, ph=sql.Placeholder())
     source += where_clause(params.filters, qualified, values) + returning(representation).format(qualified)
-    outer = select_list(params.select, sql.Identifier("pgrst_source")) if representation else sql.SQL("pgrst_source.*")
-    return wrap(source, body, outer)
+    outer, joins = _outer(cache, table, params, representation, values)
+    return wrap(source, body, outer, joins)
 
 
-def delete(table, representation: bool, params: ReadParams, body, values: list):
+def delete(cache, table, representation: bool, params: ReadParams, body, values: list):
     qualified = sql.Identifier(table.schema, table.name)
     source = sql.SQL("DELETE FROM {table}").format(table=qualified)
     source += where_clause(params.filters, qualified, values) + returning(representation).format(qualified)
-    outer = select_list(params.select, sql.Identifier("pgrst_source")) if representation else sql.SQL("pgrst_source.*")
-    return wrap(source, body, outer)
+    outer, joins = _outer(cache, table, params, representation, values)
+    return wrap(source, body, outer, joins)
 
 
 def call(function, arguments: dict, params: ReadParams, singular: bool, values: list) -> tuple[sql.Composed, str]:

@@ -37,6 +37,85 @@ where n.nspname = any(%s) and p.prokind = 'f'
 """
 
 
+# Foreign keys between relations of the exposed schemas, with whether the referencing columns are a
+# primary key or unique (one-to-one), as v14.1's SchemaCache.hs allM2OandO2ORels reads them.
+FOREIGN_KEYS_SQL = """
+select c.conname, ns.nspname, cs.relname, nf.nspname, cf.relname,
+       array(select a.attname from unnest(c.conkey) with ordinality k(n, i)
+             join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.n order by k.i),
+       array(select a.attname from unnest(c.confkey) with ordinality k(n, i)
+             join pg_attribute a on a.attrelid = c.confrelid and a.attnum = k.n order by k.i),
+       exists(select from pg_constraint u where u.conrelid = c.conrelid and u.contype in ('p', 'u')
+              and (select array_agg(x order by x) from unnest(u.conkey) x)
+                = (select array_agg(x order by x) from unnest(c.conkey) x))
+from pg_constraint c
+join pg_class cs on cs.oid = c.conrelid join pg_namespace ns on ns.oid = cs.relnamespace
+join pg_class cf on cf.oid = c.confrelid join pg_namespace nf on nf.oid = cf.relnamespace
+where c.contype = 'f' and ns.nspname = any(%s) and nf.nspname = any(%s)
+order by c.conname
+"""
+
+
+@dataclass
+class Relationship:
+    """One way to embed `foreign` in `table` (names as (schema, name)), PostgREST's Relationship."""
+
+    table: tuple[str, str]
+    foreign: tuple[str, str]
+    cardinality: str  # "many-to-one", "one-to-one", "one-to-many" or "many-to-many"
+    constraint: str
+    columns: list[tuple[str, str]]  # (column of table, column of foreign); for m2m, unused
+    junction: tuple[str, str] | None = None
+    junction_constraints: tuple[str, str] = ("", "")
+    junction_source: list[tuple[str, str]] = field(default_factory=list)  # (junction column, table column)
+    junction_target: list[tuple[str, str]] = field(default_factory=list)  # (junction column, foreign column)
+
+    @property
+    def to_one(self) -> bool:
+        return self.cardinality in ("many-to-one", "one-to-one")
+
+    @property
+    def is_self(self) -> bool:
+        return self.table == self.foreign
+
+
+def relationships(foreign_keys: list, tables: dict) -> dict[tuple[str, str], list[Relationship]]:
+    """Every relationship by origin: each foreign key both ways, plus many-to-many through a junction
+    whose two foreign keys' columns are all in its primary key (SchemaCache.hs addM2MRels)."""
+    found: dict[tuple[str, str], list[Relationship]] = {}
+    many_to_one = []
+    for name, schema, table, fschema, ftable, columns, fcolumns, unique in foreign_keys:
+        origin, target, pairs = (schema, table), (fschema, ftable), list(zip(columns, fcolumns, strict=True))
+        found.setdefault(origin, []).append(
+            Relationship(origin, target, "one-to-one" if unique else "many-to-one", name, pairs)
+        )
+        found.setdefault(target, []).append(
+            Relationship(target, origin, "one-to-one" if unique else "one-to-many", name, [(f, c) for c, f in pairs])
+        )
+        if not unique:
+            many_to_one.append((origin, target, name, pairs))
+    for junction, first, first_name, first_pairs in many_to_one:
+        keys = {c.name for c in tables[junction].columns if c.pk} if junction in tables else set()
+        for other, second, second_name, second_pairs in many_to_one:
+            if other != junction or second_name == first_name:
+                continue
+            if {c for c, _ in first_pairs} | {c for c, _ in second_pairs} <= keys:
+                found.setdefault(first, []).append(
+                    Relationship(
+                        first,
+                        second,
+                        "many-to-many",
+                        "",
+                        [],
+                        junction,
+                        (first_name, second_name),
+                        first_pairs,
+                        second_pairs,
+                    )
+                )
+    return found
+
+
 @dataclass
 class Column:
     name: str
@@ -88,6 +167,7 @@ class Function:
 class SchemaCache:
     tables: dict[tuple[str, str], Table] = field(default_factory=dict)
     functions: dict[tuple[str, str], list[Function]] = field(default_factory=dict)
+    relationships: dict[tuple[str, str], list[Relationship]] = field(default_factory=dict)
     # Query texts of plain calls (no select, filter, order or paging), built once per schema load
     calls: dict[tuple, tuple] = field(default_factory=dict)  # (query.Text, kind)
 
@@ -135,6 +215,8 @@ async def load(conn, schemas: tuple[str, ...]) -> SchemaCache:
             description,
             [Column(c["name"], c["type"], c["nullable"], c["default"], c["pk"], c["description"]) for c in columns],
         )
+    cur = await conn.execute(FOREIGN_KEYS_SQL, [list(schemas), list(schemas)])
+    cache.relationships = relationships(await cur.fetchall(), cache.tables)
     cur = await conn.execute(FUNCTIONS_SQL, [list(schemas)])
     for row in await cur.fetchall():
         function = _function(row)

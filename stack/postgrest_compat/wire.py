@@ -61,7 +61,10 @@ async def _ready(fd: int, writable: bool = False) -> None:
 
 
 def first_row(conn: psycopg.AsyncConnection, result: pq.abc.PGresult) -> tuple:
-    """The main query's one row: (count, body, response.headers, response.status), as Python values."""
+    """The main query's one row: (count, body, response.headers, response.status, total, inserted), as
+    Python values; total and inserted are None when the query has no such columns (or they are NULL)."""
     encoding = conn.info.encoding
     count, *texts = (result.get_value(0, column) for column in range(4))
-    return (int(count), *(None if value is None else value.decode(encoding) for value in texts))
+    numbers = [result.get_value(0, column) for column in range(4, result.nfields)]
+    numbers = [None if value is None else int(value) for value in numbers] + [None] * (2 - len(numbers))
+    return (int(count), *(None if value is None else value.decode(encoding) for value in texts), *numbers)

@@ -93,6 +93,34 @@ create table other.things (id int primary key);
 insert into other.things values (1), (2);
 grant select on other.things to pgrst_conf_anon, pgrst_conf_user;
 
+-- Embedding (v14.1 test/spec/Feature/Query/EmbedDisambiguationSpec.hs and friends), JSON paths,
+-- upserts: a publisher has authors (one-to-many), a book one author (many-to-one), tags through a
+-- junction (many-to-many), a biography per author (one-to-one); duos name two authors (ambiguous).
+create table api.authors (id int primary key, name text not null);
+create table api.books (id int primary key, title text not null, author_id int references api.authors,
+  meta jsonb, year int);
+create table api.tags (id int primary key, label text not null);
+create table api.book_tags (book_id int references api.books, tag_id int references api.tags,
+  primary key (book_id, tag_id));
+create table api.biographies (author_id int primary key references api.authors, text text);
+create table api.duos (id int primary key, first_id int references api.authors, second_id int references api.authors);
+insert into api.authors values (1, 'Ann'), (2, 'Bob'), (3, 'Cid');
+insert into api.books values
+  (1, 'Alpha', 1, '{"color": "red", "dims": {"w": 3, "h": 4}, "tags": ["x", "y"]}', 2001),
+  (2, 'Beta', 1, '{"color": "blue", "dims": {"w": 10, "h": 2}, "tags": []}', 2005),
+  (3, 'Gamma', 2, '{"color": "green", "dims": {"w": 5, "h": 5}}', 1999),
+  (4, 'Delta', null, null, 2010);
+insert into api.tags values (1, 'old'), (2, 'new'), (3, 'unused');
+insert into api.book_tags values (1, 1), (2, 2), (3, 1), (3, 2);
+insert into api.biographies values (1, 'Ann wrote two books');
+insert into api.duos values (1, 1, 2);
+create table api.upsertable (id int primary key, name text, note text default 'none');
+insert into api.upsertable values (1, 'one', 'first'), (2, 'two', 'second');
+create table api.keyless (a int, b text);
+grant select on api.authors, api.books, api.tags, api.book_tags, api.biographies, api.duos to pgrst_conf_anon;
+grant select, insert, update, delete on api.upsertable, api.keyless, api.books, api.authors to pgrst_conf_anon;
+analyze api.items, api.books;
+
 grant execute on all functions in schema api, other to pgrst_conf_anon, pgrst_conf_user;
 comment on schema api is 'Conformance API';
 notify pgrst, 'reload schema';
