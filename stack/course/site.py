@@ -43,6 +43,8 @@ def execute(path: Path) -> tuple[nbformat.NotebookNode, str | None]:
     client = NotebookClient(
         notebook,
         timeout=CELL_TIMEOUT,
+        # Per-cell timestamps would change every stored chapter on every refresh, and clash in every merge.
+        record_timing=False,
         kernel_name="python3",
         # The kernel's start-up warnings (e.g. "running over TCP") only clutter the run's report.
         extra_arguments=["--IPKernelApp.log_level=ERROR"],
