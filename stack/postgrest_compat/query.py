@@ -389,7 +389,7 @@ def parse_query(items: list[tuple[str, str]], rpc_params: set[str] | None = None
         if key == "select":
             params.select = parse_select(value)
         elif key in ("columns", "on_conflict"):
-            setattr(params, key, [c.strip() for c in value.split(",") if c.strip()])
+            setattr(params, key, _names(key, value))
         elif key in ("order", "limit", "offset"):
             _set_range_or_order(params, key, value)
         elif key in ("and", "or", "not.and", "not.or"):
@@ -411,6 +411,17 @@ def parse_query(items: list[tuple[str, str]], rpc_params: set[str] | None = None
         else:
             params.filters.append(_field_filter(key, value))
     return params
+
+
+def _names(key: str, value: str) -> list[str]:
+    """columns= and on_conflict=: field names, plain or double-quoted (clients quote them)."""
+    names = [_unquote(name.strip()) for name in _split_top(value) or []]
+    if not value.strip() or any(not name for name in names):
+        raise errors.query_param_error(
+            f'"failed to parse {key} parameter ({value})" (line 1, column {len(value) + 1})',
+            "unexpected end of input expecting field name (* or [a..z0..9_$])",
+        )
+    return names
 
 
 def _set_range_or_order(params: ReadParams, key: str, value: str) -> None:
