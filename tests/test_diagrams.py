@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stack import config
-from stack.course import browser, site
+from stack.course import book, browser, site
 
 SOURCES = [*site.chapters(), config.ROOT / "README.md"]
 DIAGRAMS = [
@@ -19,7 +19,7 @@ DIAGRAMS = [
 def mermaid_page():
     if not browser.available():
         pytest.skip(browser.missing())
-    script = site.mermaid_script()
+    script = book.mermaid_script()
     if script is None:
         pytest.skip("mermaid is not cached and npm is missing: install Node.js/npm to check diagrams")
     from playwright.sync_api import sync_playwright
