@@ -764,7 +764,8 @@ def create_app(settings: Settings) -> App:
         except Exception as error:  # a bug here must still answer, and be visible in the log
             log(f"internal error: {error!r}")
             response = error_response(errors.ApiError(500, "PGRSTX00", str(error)))
-        response.headers["Server"] = f"postgrest/{FOLLOWS}"
+        # PostgREST's header name, our own product token: a learner's curl must not mistake this for PostgREST.
+        response.headers["Server"] = f"postgrest-compatible/{FOLLOWS}"
         elapsed = (time.perf_counter() - started) * 1000
         log(f"{request.method} {path} {response.status_code} {elapsed:.2f}ms")
         return response
