@@ -132,6 +132,7 @@ class Ports:
     postgrest: int
     postgres: int
     caddy_admin: int
+    gateway_host: str = "127.0.0.1"  # where the gateway listens (CADDY_HTTP_HOST)
 
 
 def ports(variables: dict[str, str] | None = None) -> Ports:
@@ -141,6 +142,7 @@ def ports(variables: dict[str, str] | None = None) -> Ports:
         postgrest=int(variables.get("NATIVE_POSTGREST_PORT") or 3000),
         postgres=int(variables.get("NATIVE_POSTGRES_PORT") or 55432),
         caddy_admin=int(variables.get("NATIVE_CADDY_ADMIN_PORT") or 2019),
+        gateway_host=variables.get("CADDY_HTTP_HOST") or "127.0.0.1",
     )
 
 
@@ -149,6 +151,7 @@ def native_addresses(p: Ports) -> dict[str, dict[str, str]]:
     return {
         "caddy": {
             "CADDY_SITE_ADDRESS": f":{p.gateway}",
+            "CADDY_BIND": p.gateway_host,
             "POSTGREST_UPSTREAM": f"127.0.0.1:{p.postgrest}",
             "WEB_ROOT": str(STACK_DIR / "web"),
             "CADDY_ADMIN": f"localhost:{p.caddy_admin}",

@@ -151,6 +151,12 @@ def _curl_show_headers_flag() -> str:
     return "--show-headers" if "--show-headers" in help_text else "-i"
 
 
+def curl_command(*lines: str, path: str) -> str:
+    """A curl command to copy into a terminal, for this stack's gateway: `lines` are its options as
+    typed (quoted for the shell), one per line; -i is --show-headers' spelling that every curl knows."""
+    return " \\\n  ".join([f"curl -i {lines[0]}" if lines else "curl -i", *lines[1:], gateway(path)])
+
+
 def curl(*args: str, headers: tuple[str, ...] = SHOWN_HEADERS) -> str:
     """Run the real curl with `args`; the last one is a path on the gateway (e.g. "/rpc/login").
 

@@ -9,7 +9,7 @@ import time
 
 from dotenv import dotenv_values
 
-from . import config, db
+from . import config, db, ports
 from .services.processes import say
 
 
@@ -46,6 +46,7 @@ def ensure_secret() -> str:
         config.ENV_FILE.chmod(0o600)
         config.ENV_FILE.write_text(with_random_passwords(config.EXAMPLE_ENV_FILE.read_text()))
         say(f"created {config.ENV_FILE.name} from {config.EXAMPLE_ENV_FILE.name}, with random database passwords")
+        write_free_ports()
     existing = dotenv_values(config.ENV_FILE).get("JWT_SECRET")
     if existing:
         config.check_jwt_secret(existing)
@@ -57,6 +58,23 @@ def ensure_secret() -> str:
         env_file.write(("" if text.endswith("\n") or not text else "\n") + f"JWT_SECRET={secret}\n")
     say(f"wrote a new JWT_SECRET to .env: {mask(secret)}")
     return secret
+
+
+def write_free_ports() -> dict[str, int]:
+    """In a new .env, replace each default port that is taken (or claimed by another copy of the
+    course) by a free one, so a second clone or another user's works with no editing."""
+    text = config.ENV_FILE.read_text()
+    defaults = {setting: int(re.search(rf"^{setting}=(\d+)", text, re.M).group(1)) for setting in ports.SETTINGS}
+    chosen = ports.choose(defaults, config.ENV_FILE)
+    for setting, port in chosen.items():
+        text = re.sub(rf"^{setting}=\d+", f"{setting}={port}", text, flags=re.M)
+    config.ENV_FILE.write_text(text)
+    gateway, postgrest, postgres, admin = (chosen[setting] for setting in ports.SETTINGS)
+    say(
+        f"ports (the defaults where free), in .env: gateway localhost:{gateway}, PostgREST 127.0.0.1:{postgrest}, "
+        f"PostgreSQL 127.0.0.1:{postgres}, Caddy admin localhost:{admin}"
+    )
+    return chosen
 
 
 # The page keeps the secret twice: in .env (for Caddy and PostgREST) and inside PostgreSQL, where

@@ -9,9 +9,16 @@ from __future__ import annotations
 import contextlib
 import io
 
-from .. import recipes
+import requests
+
+from .. import http, recipes
 from ..recipes import migrate
 from ..services import lifecycle
+
+
+def your_gateway() -> str:
+    """The learner's own gateway: its port is .env's, which differs between copies of the course."""
+    return f"your gateway: {http.gateway()}"
 
 
 def ready(recipe: str = "page", seeded: bool = True) -> str:
@@ -24,6 +31,8 @@ def ready(recipe: str = "page", seeded: bool = True) -> str:
             migrate.seed()
         lifecycle.serve_after_migrations()
         recipes.use(recipe)
-    # No port or path in the line: a chapter's stored output must not depend on the machine.
+    # The port is sanitized for nbval (notebooks/sanitize.cfg); the URL printed is checked to answer.
+    assert requests.get(http.gateway("/rest/"), timeout=10).status_code == 200, http.gateway()
+    print(your_gateway())
     seeding = ", demo user seeded" if seeded else ""
     return f"stack ready: gateway healthy, migrations applied{seeding}, recipe '{recipe}'"
