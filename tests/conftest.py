@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -32,10 +35,16 @@ def run_stack(*args: str, **env: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def elsewhere(tmp_path) -> dict[str, str]:
-    """Settings for a second stack that must not touch the running one."""
+def elsewhere() -> dict[str, str]:
+    """Settings for a second stack that must not touch the running one.
+
+    Its state is not under pytest's tmp_path: every pytest session run as root makes
+    /tmp/pytest-of-root private again, which would lock out PostgreSQL's service user."""
+    state = Path(tempfile.mkdtemp(prefix="stack-elsewhere-"))
+    state.chmod(0o755)
     ports = dict(zip(isolated.PORT_SETTINGS, map(str, processes.free_ports(len(isolated.PORT_SETTINGS))), strict=True))
-    return {"STACK_MODE": "native", "STACK_STATE_DIR": str(tmp_path / "state"), **ports}
+    yield {"STACK_MODE": "native", "STACK_STATE_DIR": str(state / "state"), **ports}
+    shutil.rmtree(state, ignore_errors=True)
 
 
 # --- Figures (issue 5): what the hostile-input, load and fault tests measured ---

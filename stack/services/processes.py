@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import functools
 import os
-import pwd
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import psutil
 
 from ..config import LOG_DIR, RUN_DIR
 from ..errors import StackError
+
+if TYPE_CHECKING:
+    import pwd
 
 SERVICE_USER = "superstack"
 
@@ -38,29 +47,60 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
-    """Nobody listens on the port on IPv4 or IPv6 loopback (Caddy binds every interface)."""
+    """Nobody listens on the port on IPv4 or IPv6 loopback, nor on every interface (Caddy binds all).
+
+    A connection attempt finds any listener, a wildcard one included; the bind then finds a port
+    held without listening. SO_REUSEADDR (so TIME_WAIT left by a stopped service does not count)
+    only on Linux: on macOS and BSD it lets the bind succeed beside a wildcard listener.
+    """
     for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
         try:
             probe = socket.socket(family)
         except OSError:  # no IPv6 on this machine
             continue
         with probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.settimeout(0.5)
+            try:
+                if probe.connect_ex((host, port)) == 0:
+                    return False
+            except OSError:
+                pass
+        with socket.socket(family) as probe:
+            if sys.platform == "linux":
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind((host, port))
             except OSError as error:
-                if family == socket.AF_INET6 and error.errno == 99:  # ::1 not configured
+                if family == socket.AF_INET6 and error.errno == errno.EADDRNOTAVAIL:  # ::1 not configured
                     continue
                 return False
     return True
 
 
 def who_listens(port: int) -> str:
-    """The process holding a port, when ss can tell (it names the culprit in the error)."""
-    if not shutil.which("ss"):
-        return ""
-    out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True).stdout
-    return out.split("users:", 1)[1].strip() if "users:" in out else ""
+    """The process holding a port, when the system tells (it names the culprit in the error)."""
+    try:
+        for connection in psutil.net_connections(kind="tcp"):
+            if connection.status == psutil.CONN_LISTEN and connection.laddr and connection.laddr.port == port:
+                if connection.pid:
+                    return describe_process(connection.pid)
+    except (psutil.AccessDenied, OSError):  # macOS without root, or no procfs
+        pass
+    if shutil.which("lsof"):  # macOS ships it; it sees the user's own processes without root
+        out = subprocess.run(
+            ["lsof", "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fpc"], capture_output=True, text=True, timeout=5
+        ).stdout
+        fields = dict((line[0], line[1:]) for line in out.splitlines() if line[:1] in ("p", "c"))
+        if "p" in fields:
+            return f"{fields.get('c', '?')} (pid {fields['p']})"
+    return ""
+
+
+def describe_process(pid: int) -> str:
+    try:
+        return f"{psutil.Process(pid).name()} (pid {pid})"
+    except psutil.Error:
+        return f"pid {pid}"
 
 
 def require_free_port(port: int, service: str, setting: str) -> None:
@@ -99,18 +139,49 @@ def pid_path(name: str) -> Path:
     return RUN_DIR / f"{name}.pid"
 
 
+@functools.cache
+def process_table_readable() -> bool:
+    """psutil sees processes here (on Linux it reads procfs, which a container or sandbox may hide)."""
+    try:
+        return bool(psutil.Process(os.getpid()).cmdline())
+    except (psutil.Error, OSError):
+        return False
+
+
+def ours(pid: int) -> bool:
+    """A process with this pid exists and is ours to signal (a zombie counts), by POSIX's signal 0."""
+    if os.name == "nt":  # os.kill(pid, 0) would end it there
+        return psutil.pid_exists(pid)
+    try:
+        os.kill(pid, 0)
+    except OSError:  # ProcessLookupError: gone; PermissionError: another user's
+        return False
+    return True
+
+
 def running_pid(name: str) -> int | None:
     """The pid recorded for a service, if that process is alive and still is that service.
 
     After a reboot a pid file can name some other process; its command line tells them apart,
-    so `make down` never signals a stranger.
+    so `make down` never signals a stranger. Where the process table cannot be read at all,
+    an existing process of ours with that pid is taken to be the service.
     """
     try:
         pid = int(pid_path(name).read_text())
-        command = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (FileNotFoundError, ValueError, ProcessLookupError):
+    except (FileNotFoundError, ValueError):
         return None
-    return pid if name.encode() in command else None
+    if not ours(pid):
+        return None
+    if not process_table_readable():
+        return pid
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        command = " ".join(process.cmdline())
+    except psutil.Error:
+        return None
+    return pid if name in command else None
 
 
 def spawn(name: str, argv: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.Popen:
@@ -132,15 +203,15 @@ def spawn(name: str, argv: list[str], env: dict[str, str], cwd: Path | None = No
 
 
 def stop(name: str, timeout: float = 10) -> bool:
-    """SIGTERM the service's process group, then SIGKILL what is left. True if something ran."""
+    """Ask the service's process group to stop, then kill what is left. True if something ran."""
     pid = running_pid(name)
     pid_path(name).unlink(missing_ok=True)
     if pid is None:
         return False
-    for sig, grace in ((signal.SIGTERM, timeout), (signal.SIGKILL, 2)):
+    for force, grace in ((False, timeout), (True, 2)):
         try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
+            signal_group(pid, force)
+        except (ProcessLookupError, psutil.NoSuchProcess):
             return True
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
@@ -151,17 +222,35 @@ def stop(name: str, timeout: float = 10) -> bool:
     return True
 
 
+def signal_group(pid: int, force: bool) -> None:
+    """SIGTERM/SIGKILL the group spawn() started (POSIX); on Windows, the process and its children."""
+    if hasattr(os, "killpg"):
+        os.killpg(pid, signal.SIGKILL if force else signal.SIGTERM)
+        return
+    parent = psutil.Process(pid)
+    for process in [*parent.children(recursive=True), parent]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill() if force else process.terminate()
+
+
 def alive(pid: int) -> bool:
     """Running, and not a zombie: an exited service whose parent (often PID 1 here) has not reaped it
     yet still answers kill(pid, 0), and waiting for it would cost seconds."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
+    if not ours(pid):
         return False
-    return state != "Z"
+    if not process_table_readable():
+        return True
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:
+        return True
 
 
 def reap(pid: int) -> None:
+    if os.name == "nt":
+        return
     try:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
@@ -170,8 +259,10 @@ def reap(pid: int) -> None:
 
 def unprivileged_user() -> pwd.struct_passwd | None:
     """PostgreSQL refuses to run as root; when we are root, run it as a system user."""
-    if os.geteuid() != 0:
+    if os.name == "nt" or os.geteuid() != 0:
         return None
+    import pwd  # POSIX only
+
     try:
         return pwd.getpwnam(SERVICE_USER)
     except KeyError:
