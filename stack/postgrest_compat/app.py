@@ -412,10 +412,6 @@ def build_response(
     return response
 
 
-def content_range(offset: int, count: int) -> str:
-    return f"{offset}-{offset + count - 1}/*" if count else "*/*"
-
-
 # Far above any body this course sends (Caddy refuses more than 1 MB before it gets here).
 MAX_BODY_BYTES = 10_000_000
 # Warp's default limit for the request line and headers together (settingsMaxTotalHeaderLength).
@@ -482,10 +478,17 @@ async def handle_rpc(server: Server, request: Request, name: str, who: auth.Auth
         arguments = payload
     else:
         arguments = dict(params.arguments)
+        for variadic in {p.name for f in candidates for p in f.params if p.variadic and p.name in arguments}:
+            arguments[variadic] = request.query_params.getlist(variadic)  # v=hi&v=there is VARIADIC v
     keys = set(arguments)
     matches = [
         f for f in candidates if keys <= {p.name for p in f.params} and {p.name for p in f.params if p.required} <= keys
     ]
+    whole_body = None
+    if not matches and method == "POST":
+        unnamed = [f for f in candidates if f.single_unnamed]
+        if len(unnamed) == 1:  # the body is the argument of a function's one unnamed json parameter
+            matches, whole_body = unnamed, json.dumps(payload)
     if not matches:
         if candidates:
             names = ["(" + ", ".join(sorted(p.name for p in f.params)) + ")" for f in candidates]
@@ -504,33 +507,44 @@ async def handle_rpc(server: Server, request: Request, name: str, who: auth.Auth
     if media is None:
         raise errors.media_type_error(_requested_types(accept))
     singular = media == "application/vnd.pgrst.object+json"
+    preferences = ranges.preferences(request.headers.getlist("prefer"))
+    count_kind = {"exact": "exact", "estimated": "exact", "planned": "planned"}.get(preferences.get("count"))
+    range_header = request.headers.get("range") if method == "GET" else None
+    offset, limit = ranges.top_level(range_header, params.limit, params.offset)
+    params.offset, params.limit = offset or None, limit
     values: list = []
-    # A plain call (no select, filters, order or paging) has one query text per argument set:
+    # A plain call (no select, filters, order, paging or count) has one query text per argument set:
     # built once per schema load, which saves about 60 µs of composing per request.
-    plain = params == query.ReadParams(arguments=params.arguments)
+    plain = params == query.ReadParams(arguments=params.arguments) and not count_kind and whole_body is None
     key = (function.oid, tuple(sorted(arguments)), singular)
     if plain and key in server.cache.calls:
         main, kind = server.cache.calls[key]
         if arguments:
             values.append(json.dumps(arguments))
     else:
-        composed, kind = query.call(function, arguments, params, singular, values)
+        composed, kind = query.call(function, arguments, params, singular, values, server.cache, count_kind, whole_body)
         main = query.Text(composed)
         if plain:
             server.cache.calls[key] = (main, kind)
     readonly = method != "POST" or not function.volatile
-    count, body, guc_headers, guc_status, _, _ = await server.execute(
+    count, body, guc_headers, guc_status, total, _ = await server.execute(
         request, who, schema_name, readonly, main, values, singular=singular and kind == "set"
     )
     headers = [("Content-Profile", schema_name)] if show_profile else []
     if kind == "void":
         return build_response(204, None, None, headers, guc_headers, guc_status, method == "HEAD")
+    status = 200
     if kind == "set" and not singular:
-        headers.append(("Content-Range", content_range(params.offset or 0, count)))
+        status = ranges.status(offset, count, total)
+        if status == 416:
+            raise ranges.out_of_bounds(offset, total)
+    # Response.hs: every call that returns something has a Content-Range, a scalar's is 0-0/*
+    headers.append(("Content-Range", ranges.content_range(offset, offset + count - 1, total)))
+    headers += preferences.applied("count", "handling")
     if body is None:
         body = "null"
     return build_response(
-        200, body, OBJECT_TYPE if singular else JSON_TYPE, headers, guc_headers, guc_status, method == "HEAD"
+        status, body, OBJECT_TYPE if singular else JSON_TYPE, headers, guc_headers, guc_status, method == "HEAD"
     )
 
 

@@ -70,7 +70,7 @@ def find(cache, origin: tuple[str, str], embed: Embed) -> schema.Relationship:
     if len(found) == 1:
         return found[0]
     if not found:
-        raise _no_relationship(cache, origin, embed)
+        raise no_relationship(cache, origin, embed)
     raise errors.ApiError(
         300,
         "PGRST201",
@@ -82,7 +82,7 @@ def find(cache, origin: tuple[str, str], embed: Embed) -> schema.Relationship:
     )
 
 
-def _no_relationship(cache, origin, embed: Embed) -> errors.ApiError:
+def no_relationship(cache, origin, embed: Embed) -> errors.ApiError:
     using = f"' using the hint '{embed.hint}" if embed.hint else ""
     children = sorted({rel.foreign[1] for rel in cache.relationships.get(origin, [])})
     suggestion = schema.fuzzy_one(children, embed.target, 0.33) if children else None

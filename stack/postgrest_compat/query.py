@@ -396,9 +396,7 @@ def parse_query(items: list[tuple[str, str]], rpc_params: set[str] | None = None
             params.filters.append(parse_logic(key, value))
         elif key in RESERVED:
             continue
-        elif rpc_params is not None and (key in rpc_params or not _looks_like_filter(value)):
-            params.arguments[key] = value
-        elif "." in key.split("->", 1)[0]:  # books.title=eq.x, books.order=..., authors.books.limit=1
+        elif "." in key.split("->", 1)[0] and key not in (rpc_params or ()):  # books.title=eq.x, books.limit=1
             *path, last = key.split("->", 1)[0].split(".")
             rest = key[len(".".join(path)) + 1 :]
             inner = params.embedded.setdefault(tuple(path), ReadParams())
@@ -408,6 +406,8 @@ def parse_query(items: list[tuple[str, str]], rpc_params: set[str] | None = None
                 inner.filters.append(parse_logic(rest, value))
             else:
                 inner.filters.append(_field_filter(rest, value))
+        elif rpc_params is not None and (key in rpc_params or not _looks_like_filter(value)):
+            params.arguments[key] = value
         else:
             params.filters.append(_field_filter(key, value))
     return params
@@ -861,43 +861,111 @@ def delete(cache, table, representation: bool, params: ReadParams, body, values:
     return wrap(source, body, outer, joins)
 
 
-def call(function, arguments: dict, params: ReadParams, singular: bool, values: list) -> tuple[sql.Composed, str]:
-    """The call of a function with named arguments; returns (query, kind) with kind in
-    void / scalar / scalar_set / composite / set."""
+def call(
+    function,
+    arguments: dict,
+    params: ReadParams,
+    singular: bool,
+    values: list,
+    cache=None,
+    count=None,
+    whole_body: str | None = None,
+) -> tuple[sql.Composed, str]:
+    """The call of a function with named arguments (or, `whole_body`, the request body as its one unnamed
+    json parameter); returns (query, kind) with kind in void / scalar / scalar_set / composite / set.
+    A composite result can embed when its type is a table's; count="exact" totals a set's rows."""
     import json
 
     qualified = sql.Identifier(function.schema, function.name)
     used = [p for p in function.params if p.name in arguments]
-    if used:
+
+    def arguments_sql(lateral_form: bool):
+        """(named arguments, their FROM) with the arguments' placeholder appended to values."""
+        if whole_body is not None:
+            values.append(whole_body)
+            return sql.SQL("{}::{}").format(sql.Placeholder(), sql.SQL(function.params[0].type)), sql.SQL("")
+        if not used:
+            return sql.SQL(""), sql.SQL("")
         values.append(json.dumps(arguments))
         record = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(p.name), sql.SQL(p.type)) for p in used)
-        named = sql.SQL(", ").join(sql.SQL("{n} := pgrst_args.{n}").format(n=sql.Identifier(p.name)) for p in used)
-        args_from = sql.SQL(" FROM json_to_record({ph}::json) AS pgrst_args({record})").format(
-            ph=sql.Placeholder(), record=record
+        named = sql.SQL(", ").join(
+            sql.SQL("{v}{n} := pgrst_args.{n}").format(
+                v=sql.SQL("VARIADIC " if p.variadic else ""), n=sql.Identifier(p.name)
+            )
+            for p in used
         )
-        lateral = sql.SQL("json_to_record({ph}::json) AS pgrst_args({record}), ").format(
-            ph=sql.Placeholder(), record=record
+        form = (
+            "json_to_record({ph}::json) AS pgrst_args({record}), "
+            if lateral_form
+            else (" FROM json_to_record({ph}::json) AS pgrst_args({record})")
         )
-    else:
-        named, args_from, lateral = sql.SQL(""), sql.SQL(""), sql.SQL("")
-    invocation = sql.SQL("{}({})").format(qualified, named)
+        return named, sql.SQL(form).format(ph=sql.Placeholder(), record=record)
+
     if function.void:
+        named, args_from = arguments_sql(False)
+        invocation = sql.SQL("{}({})").format(qualified, named)
         return wrap(sql.SQL("SELECT {} AS pgrst_scalar").format(invocation) + args_from, BODY_NONE), "void"
     call_alias = sql.Identifier("pgrst_call")
     if function.composite:
-        source = sql.SQL("SELECT {cols} FROM {lateral}{inv} AS pgrst_call{where}{rest}").format(
-            cols=select_list(params.select, call_alias),
+        table = cache.tables.get(function.table_name) if cache else None
+        named, lateral = arguments_sql(True)
+        invocation = sql.SQL("{}({})").format(qualified, named)
+        if params.has_embeds and table is None:
+            raise embed.find(
+                cache or _NO_CACHE,
+                (function.schema, function.name),
+                next(item for item in params.select if isinstance(item, embed.Embed)),
+            )
+        if table is not None:
+            tree = Tree(cache, params, values)
+            built = tree.build(table, params.select, params.filters, call_alias)
+            tree.check_used()
+            cols, joins, filters, conditions = built.columns, built.joins, built.filters, built.conditions
+            related = tree._related(built, table, call_alias)
+        else:
+            cols, joins, filters, conditions, related = (
+                [select_list(params.select, call_alias)],
+                [],
+                params.filters,
+                [],
+                None,
+            )
+        source = sql.SQL("SELECT {cols} FROM {lateral}{inv} AS pgrst_call{joins}{where}{rest}").format(
+            cols=sql.SQL(", ").join(cols),
             lateral=lateral,
             inv=invocation,
-            where=where_clause(params.filters, call_alias, values),
-            rest=order_limit(params, call_alias, values),
+            joins=sql.Composed(joins),
+            where=_where(filters, conditions, call_alias, values),
+            rest=order_limit(params, call_alias, values, related),
         )
         if function.returns_set:
-            return wrap(source, BODY_SINGLE if singular else BODY_ARRAY), "set"
+            if count is None:
+                return wrap(source, BODY_SINGLE if singular else BODY_ARRAY), "set"
+            named, lateral = arguments_sql(True)
+            counted_rows = sql.SQL("SELECT 1 FROM {lateral}{fn}({named}) AS pgrst_call{where}").format(
+                lateral=lateral, fn=qualified, named=named, where=where_clause(params.filters, call_alias, values)
+            )
+            if count == "planned":  # the planner's estimate, read by Server.execute from the EXPLAIN
+                query = wrap(source, BODY_SINGLE if singular else BODY_ARRAY)
+                return query + sql.SQL("; EXPLAIN (FORMAT JSON) ") + counted_rows, "set"
+            total = sql.SQL("(SELECT count(*) FROM ({}) AS pgrst_count)").format(counted_rows)
+            return wrap(source, BODY_SINGLE if singular else BODY_ARRAY, total=total), "set"
         return wrap(source, BODY_SINGLE), "composite"
     if function.returns_set:
+        named, lateral = arguments_sql(True)
+        invocation = sql.SQL("{}({})").format(qualified, named)
         source = sql.SQL("SELECT pgrst_call AS pgrst_scalar FROM {lateral}{inv} AS pgrst_call").format(
             lateral=lateral, inv=invocation
         )
         return wrap(source, BODY_SCALAR_SET), "scalar_set"
+    named, args_from = arguments_sql(False)
+    invocation = sql.SQL("{}({})").format(qualified, named)
     return wrap(sql.SQL("SELECT {} AS pgrst_scalar").format(invocation) + args_from, BODY_SCALAR), "scalar"
+
+
+class _NoCache:
+    relationships: dict = {}
+    tables: dict = {}
+
+
+_NO_CACHE = _NoCache()

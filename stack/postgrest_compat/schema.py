@@ -144,6 +144,7 @@ class Param:
     name: str
     type: str
     required: bool
+    variadic: bool = False
 
 
 @dataclass
@@ -157,6 +158,12 @@ class Function:
     composite: bool
     params: list[Param]
     description: str | None = None
+    table_name: tuple[str, str] | None = None  # the table whose row type it returns
+
+    @property
+    def single_unnamed(self) -> bool:
+        """One unnamed json or jsonb parameter: a POST's whole body is its argument (RpcSpec)."""
+        return len(self.params) == 1 and not self.params[0].name and self.params[0].type in ("json", "jsonb")
 
     @property
     def void(self) -> bool:
@@ -196,12 +203,19 @@ def _function(row) -> Function:
         description,
     ) = row
     params, position = [], 0
-    modes = argmodes or ["i"] * len(argnames or argtypes)
-    input_names = [argnames[i] if i < len(argnames) else "" for i, mode in enumerate(modes) if mode in ("i", "b", "v")]
+    modes = argmodes or ["i"] * len(argtypes)
+    inputs = [
+        (argnames[i] if i < len(argnames) else "", mode) for i, mode in enumerate(modes) if mode in ("i", "b", "v")
+    ]
     for position, type_name in enumerate(argtypes):
-        pname = input_names[position] if position < len(input_names) else ""
-        params.append(Param(pname, type_name, required=position < nargs - ndefaults))
-    return Function(schema, name, oid, volatility == "v", retset, rettype, bool(composite), params, description)
+        pname, mode = inputs[position] if position < len(inputs) else ("", "i")
+        params.append(Param(pname, type_name, required=position < nargs - ndefaults, variadic=mode == "v"))
+    # OUT/INOUT parameters make the result an object named after them, even a single one (RpcSpec)
+    composite = bool(composite) or any(mode in ("o", "b") for mode in modes)
+    table = tuple(rettype.split(".", 1)) if "." in rettype else (schema, rettype)
+    return Function(
+        schema, name, oid, volatility == "v", retset, rettype, composite, params, description, table_name=table
+    )
 
 
 async def load(conn, schemas: tuple[str, ...]) -> SchemaCache:

@@ -120,6 +120,15 @@ create table api.keyless (a int, b text);
 grant select on api.authors, api.books, api.tags, api.book_tags, api.biographies, api.duos to pgrst_conf_anon;
 grant select, insert, update, delete on api.upsertable, api.keyless, api.books, api.authors to pgrst_conf_anon;
 analyze api.items, api.books;
+-- RpcSpec "procs with OUT/INOUT params", "VARIADIC params", "single unnamed param"
+create function api.plus_one(num int, out num_plus_one int) language sql immutable as $$ select num + 1 $$;
+create function api.several_out(out my_json json, out num int, out str text) language sql immutable
+  as $$ select '{"a": 1}'::json, 3, 'four' $$;
+create function api.variadic_words(variadic v text[] default '{}') returns text[] language sql immutable
+  as $$ select v $$;
+create function api.echo_json(json) returns json language sql immutable as $$ select $1 $$;
+create function api.books_by(author int) returns setof api.books language sql stable
+  as $$ select * from api.books where author_id = author order by id $$;
 
 grant execute on all functions in schema api, other to pgrst_conf_anon, pgrst_conf_user;
 comment on schema api is 'Conformance API';

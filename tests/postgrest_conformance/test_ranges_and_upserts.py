@@ -309,3 +309,15 @@ def test_json_path_filter_and_order(s):
     assert s.get("/books?select=id&meta->dims->>w=gt.4").json() == [{"id": 3}], "->> compares text: '10' < '4'"
     r = s.get("/books?select=id&meta=not.is.null&order=meta->>color")
     assert r.json() == [{"id": 2}, {"id": 3}, {"id": 1}]
+
+
+def test_blank_columns_parameter(s):
+    """InsertSpec "disallows blank ?columns": PGRST100 with the parser's position."""
+    r = s.post("/keyless?columns=", json=[{"a": 1}])
+    assert r.status_code == 400
+    assert r.json() == {
+        "code": "PGRST100",
+        "message": '"failed to parse columns parameter ()" (line 1, column 1)',
+        "details": "unexpected end of input expecting field name (* or [a..z0..9_$])",
+        "hint": None,
+    }

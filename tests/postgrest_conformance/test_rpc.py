@@ -225,3 +225,51 @@ def test_unknown_profile_is_406_pgrst106(s):
     assert body["code"] == "PGRST106"
     assert body["message"] == "Invalid schema: nope"
     assert body["hint"] == "Only the following schemas are exposed: api, other"
+
+
+def test_single_out_param_is_an_object(s):
+    """v14.1 RpcSpec "returns an object result when there is a single OUT param"."""
+    assert s.get("/rpc/plus_one?num=5").json() == {"num_plus_one": 6}
+
+
+def test_many_out_params_are_an_object(s):
+    """RpcSpec "returns an object result when there are many OUT params"."""
+    assert s.get("/rpc/several_out").json() == {"my_json": {"a": 1}, "num": 3, "str": "four"}
+
+
+def test_variadic(s):
+    """RpcSpec "procs with VARIADIC params": POST an array, or GET the parameter repeated (n=0 by DEFAULT)."""
+    assert s.post("/rpc/variadic_words", json={"v": ["hi", "hello", "there"]}).json() == ["hi", "hello", "there"]
+    assert s.get("/rpc/variadic_words").json() == []
+    assert s.get("/rpc/variadic_words?v=hi").json() == ["hi"]
+    assert s.get("/rpc/variadic_words?v=hi&v=there").json() == ["hi", "there"]
+
+
+def test_single_unnamed_json_param(s):
+    """RpcSpec "single unnamed param": "can insert json directly", the body is the argument."""
+    assert s.post("/rpc/echo_json", json={"A": 1, "B": 2, "C": 3}).json() == {"A": 1, "B": 2, "C": 3}
+
+
+def test_scalar_content_range(s):
+    """src/PostgREST/Response.hs (CallReadPlan): every function that returns something has a
+    Content-Range, a scalar's 0-0/*."""
+    r = s.get("/rpc/add?a=1&b=2")
+    assert r.json() == 3 and r.headers["Content-Range"] == "0-0/*"
+
+
+def test_rpc_count_and_range(s):
+    """RpcSpec "includes total count if requested": limit/offset, Range, and count=exact's total."""
+    r = s.get("/rpc/list_items?limit=1&offset=1", headers={"Prefer": "count=exact"})
+    assert r.status_code == 206
+    assert r.json() == [{"id": 2, "name": "item 2", "qty": 20}]
+    assert r.headers["Content-Range"] == "1-1/10"
+    r = s.get("/rpc/list_items?select=id", headers={"Range": "0-1"})
+    assert r.json() == [{"id": 1}, {"id": 2}] and r.headers["Content-Range"] == "0-1/*"
+    r = s.get("/rpc/list_items?id=gt.8", headers={"Prefer": "count=planned"})
+    assert r.status_code in (200, 206) and r.headers["Content-Range"].startswith("0-1/")
+
+
+def test_embed_from_function_result(s):
+    """RpcSpec "embedding": a function returning a table's rows embeds like the table."""
+    r = s.get("/rpc/books_by?author=2&select=title,authors(name),tags(label)&tags.order=label")
+    assert r.json() == [{"title": "Gamma", "authors": {"name": "Bob"}, "tags": [{"label": "new"}, {"label": "old"}]}]
