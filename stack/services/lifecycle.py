@@ -134,14 +134,18 @@ def status() -> dict[str, str]:
     if compose.uses_compose():
         subprocess.run(compose.compose_command("ps"), check=False)
         return {}
+    try:
+        postgres_text, postgres_up = postgres.describe(), postgres.is_running()
+    except StackError as error:  # none found: say why, as make doctor does
+        postgres_text, postgres_up = f"PostgreSQL: {error.problem}", False
     report = {
-        "postgres": f"PostgreSQL {config.pins()['POSTGRES_VERSION']} on 127.0.0.1:{p.postgres}",
+        "postgres": f"{postgres_text} on 127.0.0.1:{p.postgres}",
         "postgrest": f"{postgrest.describe(variables)} on 127.0.0.1:{p.postgrest}",
         "caddy": f"Caddy {config.pins()['CADDY_VERSION']} + caddy-jwt {config.pins()['CADDY_JWT_VERSION']} "
         f"({caddy.source_of(caddy.binary_path())}) on {http.gateway(variables=variables)}",
     }
     running = {
-        "postgres": postgres.is_running(),
+        "postgres": postgres_up,
         "postgrest": bool(processes.running_pid("postgrest")),
         "caddy": bool(processes.running_pid("caddy")),
     }

