@@ -14,7 +14,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg -p no:randomly
 
 .DEFAULT_GOAL := help
-.PHONY: help setup wheelhouse secret caddy validate up migrate seed psql logs status down reset \
+.PHONY: help setup wheelhouse secret caddy validate up migrate seed psql logs status recipe down reset \
         tutorial test test-notebooks test-stack lab bench lint format
 
 help:  ## List the targets
@@ -79,8 +79,11 @@ psql: setup  ## Superuser psql on the app database (`make psql < file.sql` works
 logs: setup  ## Show the services' recent logs
 	@$(PY) -m stack logs
 
-status: setup  ## Which services run, where, and which PostgREST
+status: setup  ## Which services run, where, which PostgREST, and which recipe
 	@$(PY) -m stack status
+
+recipe: up migrate seed  ## Switch the running stack: make recipe NAME=page (the seed page's) or NAME=hardened (chapter 10)
+	@$(PY) -m stack recipe $(NAME)
 
 down: setup  ## Stop everything, keep the data
 	@$(PY) -m stack down
@@ -91,8 +94,8 @@ reset: setup  ## Stop everything and wipe the database (keeps .env and the Caddy
 tutorial: secret up migrate seed  ## THE MAIN JOB: run every chapter against the stack, write build/html/index.html
 	@$(PY) -m stack.course run
 
-lab: secret up migrate seed  ## Open JupyterLab on notebooks/ with the stack up
-	@$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
+lab: secret up migrate seed  ## JupyterLab on the learner edition (lab/, git-ignored: your work survives git pull)
+	@$(PY) -m stack.course.lab
 
 test: reset secret up migrate seed  ## Every test: from an empty database, the chapters under strict nbval (in order), then tests/
 	@$(VENV)/bin/pytest $(NBVAL) $(NOTEBOOKS) tests  # one session: the chapters in order, then tests/

@@ -6,7 +6,7 @@ import argparse
 import subprocess
 import sys
 
-from . import config, secret
+from . import config, recipes, secret
 from .errors import StackError
 from .recipes import migrate
 from .services import caddy, lifecycle
@@ -30,11 +30,36 @@ def warn_if_secrets_disagree(prefix: str = "") -> None:
         print(f"{prefix}{warning}", flush=True)
 
 
+def recipe_line() -> str:
+    """Which recipe the running stack serves, for `make status`."""
+    try:
+        halves = recipes.parts()
+    except Exception:  # the auth schema or the Caddy admin API is not there yet
+        return "recipe: none yet (run `make migrate`)"
+    found = recipes.current()
+    detail = f" (database {halves['database']}, gateway {halves['gateway']})" if found == "mixed" else ""
+    return f"recipe: {found}{detail}; switch with `make recipe NAME={'page' if found == 'hardened' else 'hardened'}`"
+
+
+def switch_recipe(args: list[str]) -> int:
+    """`make recipe NAME=page|hardened`: both halves of the running stack to that recipe."""
+    if len(args) != 1 or args[0] not in recipes.RECIPES:
+        print(f"error: which recipe? got {' '.join(args) or 'none'}", file=sys.stderr)
+        print(f"  fix: make recipe NAME={' or NAME='.join(recipes.RECIPES)}", file=sys.stderr)
+        return 2
+    recipes.use(args[0])
+    print(f"recipe: {recipes.current()}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
     parser.add_argument(
         "step",
-        choices=["secret", "caddy", "up", "migrate", "seed", "psql", "logs", "status", "down", "reset", "validate"],
+        choices=[
+            *("secret", "caddy", "up", "migrate", "seed", "psql", "logs", "status", "recipe", "down", "reset"),
+            "validate",
+        ],
     )
     parser.add_argument("args", nargs=argparse.REMAINDER)
     options = parser.parse_args(argv)
@@ -60,8 +85,13 @@ def main(argv: list[str] | None = None) -> int:
         elif options.step == "logs":
             lifecycle.logs()
         elif options.step == "status":
-            if lifecycle.status().get("postgres", "").startswith("up"):
+            lines = lifecycle.status()
+            if lines.get("postgres", "").startswith("up"):
                 warn_if_secrets_disagree()
+                if lines.get("caddy", "").startswith("up"):
+                    print(recipe_line())
+        elif options.step == "recipe":
+            return switch_recipe(options.args)
         elif options.step == "down":
             lifecycle.down()
         elif options.step == "reset":

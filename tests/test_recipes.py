@@ -9,6 +9,7 @@ import time
 import pytest
 import requests
 
+from conftest import run_stack
 from stack import config, db, http, recipes, tokens
 from stack.services import caddy
 
@@ -142,3 +143,14 @@ def test_the_hardened_gateway():
         assert response.status_code == 401
         assert response.headers["Content-Type"].startswith("application/json")
         assert sorted(response.json()) == ["code", "details", "hint", "message"]
+
+
+def test_make_status_names_the_recipe_and_make_recipe_switches():
+    assert "recipe: page;" in run_stack("status").stdout
+    switched = run_stack("recipe", "hardened")
+    assert switched.returncode == 0 and switched.stdout.rstrip().endswith("recipe: hardened")
+    assert "recipe: hardened; switch with `make recipe NAME=page`" in run_stack("status").stdout
+    refused = run_stack("recipe", "both")
+    assert refused.returncode == 2 and "fix: make recipe NAME=page or NAME=hardened" in refused.stderr
+    assert run_stack("recipe", "page").returncode == 0
+    assert recipes.current() == "page"
