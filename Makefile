@@ -14,11 +14,14 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg -p no:randomly
 
 .DEFAULT_GOAL := help
-.PHONY: help setup wheelhouse secret caddy validate up migrate seed psql logs status recipe down reset \
+.PHONY: help doctor setup wheelhouse secret caddy validate up migrate seed psql logs status recipe down reset \
         tutorial test test-notebooks test-stack lab bench lint format
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
+
+doctor:  ## Can this machine run the course? One line per part, OK or the exact fix (installs and starts nothing)
+	@$(if $(wildcard $(PY)),$(PY),$(PYTHON)) -m stack.doctor
 
 # A folder of wheels made by `make wheelhouse` (or copied from a teacher's USB stick): when it holds
 # any, `make setup` installs from it alone, with no network.

@@ -127,6 +127,17 @@ def reset() -> None:
         shutil.rmtree(config.STATE_DIR)
 
 
+def running_services() -> set[str]:
+    """Which native services of this stack run now (make doctor tells their ports from a stranger's)."""
+    running = {name for name in ("postgrest", "caddy") if processes.running_pid(name)}
+    try:
+        if postgres.is_running():
+            running.add("postgres")
+    except StackError:  # no PostgreSQL found: then none of ours runs
+        pass
+    return running
+
+
 def status() -> dict[str, str]:
     """One line per service: running or not, where, and which PostgREST."""
     variables = config.settings()
