@@ -629,9 +629,18 @@ async def handle_table(server: Server, request: Request, name: str, who: auth.Au
             request.headers.get("range") if method == "GET" else None, params.limit, params.offset
         )
         params.offset, params.limit = offset or None, limit
-        main = query.read(server.cache, table, params, body_sql, values, count_kind)
-        if count_kind == "planned":
-            main += sql.SQL("; EXPLAIN (FORMAT JSON) ") + query.counted(server.cache, table, params, values)
+        # A plain read (no query string, count or range) has one query text per table and media type,
+        # built once per schema load, as plain calls are (see handle_rpc)
+        plain = not request.url.query and count_kind is None and offset == 0 and limit is None
+        key = ("read", table.schema, table.name, media)
+        main = server.cache.calls.get(key) if plain else None
+        if main is None:
+            main = query.read(server.cache, table, params, body_sql, values, count_kind)
+            if count_kind == "planned":
+                main += sql.SQL("; EXPLAIN (FORMAT JSON) ") + query.counted(server.cache, table, params, values)
+            main = query.Text(main)
+            if plain:
+                server.cache.calls[key] = main
         count, body, guc_headers, guc_status, total, _ = await server.execute(
             request, who, schema_name, True, main, values, singular=singular
         )

@@ -176,7 +176,7 @@ class SchemaCache:
     functions: dict[tuple[str, str], list[Function]] = field(default_factory=dict)
     relationships: dict[tuple[str, str], list[Relationship]] = field(default_factory=dict)
     # Query texts of plain calls (no select, filter, order or paging), built once per schema load
-    calls: dict[tuple, tuple] = field(default_factory=dict)  # (query.Text, kind)
+    calls: dict[tuple, object] = field(default_factory=dict)  # (query.Text, kind), or a plain read's Text
 
     def table_names(self, schema: str) -> list[str]:
         return sorted(name for (s, name) in self.tables if s == schema)
