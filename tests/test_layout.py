@@ -12,7 +12,7 @@ PACKAGE = config.ROOT / "stack"
 LAYERS = [
     {"stack.errors", "stack.config", "stack.http", "stack.tokens", "stack.postgrest_compat"},
     {"stack.services"},
-    {"stack.db", "stack.secret"},
+    {"stack.db", "stack.ports", "stack.secret"},
     {"stack.recipes"},
     {"stack.course", "stack.harness"},
     {"stack.cli", "stack"},
