@@ -89,3 +89,17 @@ def test_hardened_recipe_logout_clears_the_refresh_cookie():
         step = b.press("hardened-04-refresh-after-logout", "Refresh")
         assert (step.status, step.state) == (401, "out")
     assert browser.produced("hardened") == list(browser.SHOTS["hardened"])
+
+
+def test_a_form_on_another_site_writes_on_the_page_recipe_only():
+    """Cross-site request forgery in Chromium (issue 13): logged in as demo, the browser opens a
+    page on another port of localhost whose form posts a task to the gateway."""
+    from stack import db
+
+    found = {}
+    for recipe in ("page", "hardened"):
+        recipes.use(recipe)
+        step = browser.forged_form_post(recipe)
+        rows = db.query("delete from public.task where title = %s returning id", (browser.FORGED_TITLE,))
+        found[recipe] = (step.status, len(rows))
+    assert found == {"page": (201, 1), "hardened": (403, 0)}

@@ -408,6 +408,40 @@ def hardened_cases() -> list[Case]:
             "22023",
             "hardened",
         ),
+        # Issue 13: Caddy's cookie placeholder ignores the name's case, caddy-jwt does not.
+        Case(
+            "hardened-cookie-name-case-hs512",
+            lambda: requests.get(
+                http.gateway("/app/"),
+                headers={"Cookie": f"Access_Token={tokens.make()}; access_token={TOKENS['hs512-same-key']()}"},
+                timeout=10,
+            ),
+            401,
+            "GW401",
+            "hardened",
+        ),
+        # Issue 13: what a cross-site HTML form can send (tests/test_browser.py sends it from Chromium).
+        Case(
+            "hardened-form-post-task",
+            lambda: requests.post(
+                http.gateway("/rest/task"), data={"title": "forged"}, headers=signed_in(), timeout=10
+            ),
+            403,
+            "GW403",
+            "hardened",
+        ),
+        Case(
+            "hardened-cross-origin-json-post-task",
+            lambda: requests.post(
+                http.gateway("/rest/task"),
+                json={"title": "forged"},
+                headers={**signed_in(), "Origin": "http://localhost:1"},
+                timeout=10,
+            ),
+            403,
+            "GW403",
+            "hardened",
+        ),
         Case(
             "hardened-login-body-over-the-gateway-limit",
             lambda: login(b" " * GATEWAY_BODY_LIMIT + b"{}"),
@@ -433,9 +467,10 @@ CASES = token_cases() + login_cases() + profile_cases() + refresh_cases() + meth
 
 
 def auth_tables() -> dict[str, list]:
-    """Every auth.user row, and every refresh token not the probe's (whatever columns the recipe has)."""
+    """Every auth.user row and refresh token not the probe's (whatever columns the recipe has): the
+    probe logs in, and the hardened login remakes its old hash at cost 10."""
     return {
-        "user": db.query("select to_jsonb(u)::text from auth.user u order by username"),
+        "user": db.query("select to_jsonb(u)::text from auth.user u where username <> %s order by 1", (PROBE_USER,)),
         "refresh_token": db.query(
             "select to_jsonb(r)::text from auth.refresh_token r where r.username is distinct from %s order by 1",
             (PROBE_USER,),

@@ -19,6 +19,13 @@ def test_down_stops_everything_and_keeps_the_data(elsewhere):
     try:
         assert run_stack("up", **elsewhere).returncode == 0
         assert run_stack("migrate", **elsewhere).returncode == 0
+        # Logs are private (issue 13): the page's recipe makes PostgreSQL log the JWT secret.
+        logs = state / "logs"
+        assert logs.stat().st_mode & 0o007 == 0, oct(logs.stat().st_mode)
+        assert sorted(log.name for log in logs.iterdir()) == ["caddy.log", "postgres.log", "postgrest.log"]
+        assert all(log.stat().st_mode & 0o077 == 0 for log in logs.iterdir()), [
+            (log.name, oct(log.stat().st_mode)) for log in logs.iterdir()
+        ]
         marker = run_stack("psql", "-c", "create table public.survives_down (id int)", **elsewhere)
         assert marker.returncode == 0, marker.stderr
         # read the pids before down: down deletes the pid files

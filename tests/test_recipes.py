@@ -154,3 +154,112 @@ def test_make_status_names_the_recipe_and_make_recipe_switches():
     assert refused.returncode == 2 and "fix: make recipe NAME=page or NAME=hardened" in refused.stderr
     assert run_stack("recipe", "page").returncode == 0
     assert recipes.current() == "page"
+
+
+# --- Issue 13: throttling, the refresh race, the signing secret ---
+
+THROTTLED_USER = "throttle_probe"
+
+
+def login_from(address: str, password: str) -> requests.Response:
+    """Straight to PostgREST with the X-Forwarded-For Caddy would write: many client addresses."""
+    return requests.post(
+        http.postgrest("/rpc/login"),
+        json={"user_": THROTTLED_USER, "pass": password},
+        headers={**AUTH, "X-Forwarded-For": address},
+        timeout=10,
+    )
+
+
+def test_the_hardened_login_throttles_per_address_and_per_name():
+    recipes.use("hardened")
+    db.query("delete from auth.login_failure")
+    try:
+        _throttles()
+    finally:
+        db.query("delete from auth.login_failure")
+        db.query("delete from auth.user where username = %s returning username", (THROTTLED_USER,))
+
+
+def _throttles():
+    db.query(
+        "insert into auth.user (username, password, role) values (%s, 'right-password', 'basic_subscriber') "
+        "on conflict (username) do update set password = excluded.password returning username",
+        (THROTTLED_USER,),
+    )
+    # One address guessing, through the gateway: 10 answers, then 429 with Retry-After.
+    guesses = [http.login(THROTTLED_USER, f"guess-{n}") for n in range(15)]
+    assert [r.status_code for r in guesses] == [401] * 10 + [429] * 5
+    wait = int(guesses[-1].headers["Retry-After"])
+    assert 1 <= wait <= 60 and guesses[-1].json()["code"] == "PT429"
+    assert http.login(THROTTLED_USER, "right-password").status_code == 429, "this address waits"
+    assert login_from("192.0.2.1", "right-password").status_code == 204, "the user, elsewhere, is not locked out"
+
+    # Many addresses guessing one name: 20 failures a minute, then the name waits too.
+    db.query("delete from auth.login_failure")
+    spread = [login_from(f"192.0.2.{n}", f"guess-{n}").status_code for n in range(1, 23)]
+    assert spread == [401] * 20 + [429] * 2
+    assert login_from("198.51.100.7", "right-password").status_code == 429
+    # At most a minute: once the failures are 61 s old, the name and the address are free again.
+    db.query("update auth.login_failure set at = at - interval '61 seconds'")
+    assert login_from("198.51.100.7", "right-password").status_code == 204
+    assert http.login(THROTTLED_USER, "right-password").status_code == 204
+
+
+def test_the_first_of_two_concurrent_refreshes_wins():
+    """Two refreshes with one token while it is being rotated: one rotates, the other is refused
+    and revokes nothing, so the winner's new token works (10 rounds)."""
+    import threading
+
+    recipes.use("hardened")
+    for _ in range(10):
+        token = http.cookie_value(http.login(), "refresh_token")
+        answers: list[requests.Response] = []
+        with db.connect(autocommit=False) as holder:
+            # Hold the token's row as a refresh in progress would, so that both requests meet it locked.
+            holder.execute(
+                "select 1 from auth.refresh_token where token_hash = encode(sha256(convert_to(%s, 'utf8')), 'hex') "
+                "for update",
+                (token,),
+            )
+            threads = [
+                threading.Thread(
+                    target=lambda token=token, answers=answers: answers.append(
+                        post("/rpc/refresh_token", f"refresh_token={token}")
+                    )
+                )
+                for _ in range(2)
+            ]
+            for thread in threads:
+                thread.start()
+            time.sleep(0.3)
+            holder.rollback()
+        for thread in threads:
+            thread.join(10)
+        assert sorted(r.status_code for r in answers) == [200, 409], [r.text for r in answers]
+        winner = next(r for r in answers if r.status_code == 200)
+        loser = next(r for r in answers if r.status_code == 409)
+        assert loser.json()["code"] == "PT409" and not http.set_cookies(loser), "the loser clears no cookie"
+        follow = post("/rpc/refresh_token", f"refresh_token={http.cookie_value(winner, 'refresh_token')}")
+        assert follow.status_code == 200, follow.text
+
+
+def test_ordinary_roles_cannot_read_the_signing_secret():
+    secret = config.settings()["JWT_SECRET"]
+    readable = {}
+    for recipe in ("page", "hardened"):
+        recipes.use(recipe)
+        with db.connect_as_authenticator() as conn:
+            for role in ("authenticator", "anon", "basic_subscriber"):
+                conn.execute(f"set role {role}")
+                value = conn.execute("select current_setting('pgrst.jwt_secret', true)").fetchone()[0]
+                readable[(recipe, role)] = value == secret
+                conn.execute("reset role")
+    assert readable == {
+        **{("page", role): True for role in ("authenticator", "anon", "basic_subscriber")},
+        **{("hardened", role): False for role in ("authenticator", "anon", "basic_subscriber")},
+    }
+    with db.connect_as_authenticator() as conn:
+        with pytest.raises(Exception, match="permission denied"):
+            conn.execute("select jwt_secret from auth.private_settings")
+    assert http.login().status_code == 204, "the hardened login still signs"

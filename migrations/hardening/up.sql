@@ -2,6 +2,8 @@
 -- Not a migration (`make migrate` reads migrations/*.sql only): stack.recipes.use("hardened")
 -- runs it, and down.sql puts the page's definitions back. Rerunnable: one transaction,
 -- `create or replace`, `if not exists`.
+\set pgrst_jwt_secret '$JWT_SECRET'
+
 begin;
 
 -- Refresh tokens: stored as a SHA-256 digest, rotated on every use, grouped in families
@@ -23,6 +25,67 @@ $$;
 update auth.refresh_token
 set token_hash = auth.token_hash(token), family = pg_catalog.gen_random_uuid(), token = null
 where token is not null;
+
+-- The signing secret, where only the auth functions' owner can read it: the page's
+-- `alter system set pgrst.jwt_secret` lets every role read it with current_setting() (and
+-- copies it into PostgreSQL's log); it is removed from there at the end of this file. The
+-- dummy hash gives an unknown user's login a bcrypt run of the same cost as a real one.
+create table if not exists auth.private_settings (
+  only_row boolean primary key default true check (only_row),
+  jwt_secret text not null,
+  dummy_hash text not null
+);
+revoke all on auth.private_settings from public;
+insert into auth.private_settings (jwt_secret, dummy_hash)
+values (:'pgrst_jwt_secret', public.crypt(pg_catalog.gen_random_uuid()::text, public.gen_salt('bf', 10)))
+on conflict (only_row) do update set jwt_secret = excluded.jwt_secret, dummy_hash = excluded.dummy_hash;
+
+create or replace function auth.jwt_secret() returns text
+language sql stable set search_path = '' as $$
+  select s.jwt_secret from auth.private_settings s;
+$$;
+
+create or replace function auth.dummy_hash() returns text
+language sql stable set search_path = '' as $$
+  select s.dummy_hash from auth.private_settings s;
+$$;
+
+-- bcrypt's cost, from the hash's "$2a$NN$" prefix (0 for anything else).
+create or replace function auth.bcrypt_cost(hash text) returns integer
+language sql immutable set search_path = '' as $$
+  select case when hash ~ '^\$2[abxy]\$[0-9]{2}\$' then pg_catalog.substr(hash, 5, 2)::integer else 0 end;
+$$;
+
+-- Failed logins of the last minute, per user name and per client address: the throttle.
+create table if not exists auth.login_failure (
+  key text not null,  -- 'user:<name>' or 'address:<ip>'
+  at timestamptz not null default pg_catalog.clock_timestamp()
+);
+create index if not exists login_failure_key on auth.login_failure (key, at);
+create index if not exists login_failure_at on auth.login_failure (at);
+revoke all on auth.login_failure from public;
+
+-- The address Caddy saw. Caddy sets X-Forwarded-For itself (it trusts no proxy, so it replaces
+-- what a client sent); the last entry is the one it wrote. Straight to PostgREST, anyone can
+-- write it: the hardened recipe assumes PostgREST is reached through the gateway only.
+create or replace function auth.client_address() returns text
+language sql stable set search_path = '' as $$
+  select coalesce(pg_catalog.btrim((pg_catalog.regexp_split_to_array(
+    nullif(pg_catalog.current_setting('request.headers', true), '')::json ->> 'x-forwarded-for', ','))[
+    pg_catalog.cardinality(pg_catalog.regexp_split_to_array(
+    nullif(pg_catalog.current_setting('request.headers', true), '')::json ->> 'x-forwarded-for', ','))]), 'unknown');
+$$;
+
+-- Seconds until fewer than `allowed` failures of this key are left in the last 60 s, or null
+-- when there already are.
+create or replace function auth.retry_after(key_ text, allowed integer) returns integer
+language sql stable set search_path = '' as $$
+  select greatest(1, pg_catalog.ceil(extract(epoch from
+    f.at + interval '60 seconds' - pg_catalog.clock_timestamp()))::integer)
+  from auth.login_failure f
+  where f.key = key_ and f.at > pg_catalog.clock_timestamp() - interval '60 seconds'
+  order by f.at desc offset allowed - 1 limit 1;
+$$;
 
 -- The access token lives as long as PostgREST says (PGRST_APP_SETTINGS_JWT_EXP becomes the
 -- per-request setting app.settings.jwt_exp); outside a request, the page's stated one hour.
@@ -132,7 +195,7 @@ begin
      or parts[1] <> 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9'
      or parts[3] <> auth.url_encode(public.hmac(
           pg_catalog.convert_to(parts[1] || '.' || parts[2], 'utf8'),
-          pg_catalog.decode(pg_catalog.current_setting('pgrst.jwt_secret'), 'base64'),
+          pg_catalog.decode(auth.jwt_secret(), 'base64'),
           'sha256')) then
     return null;
   end if;
@@ -171,12 +234,19 @@ language sql immutable set search_path = '' as $$
   )::text;
 $$;
 
-create or replace function auth.login(user_ text, pass text) returns void
+-- A refused login is answered through response.status, not by raising an error: an error
+-- would roll back the failure the throttle must remember. So the function returns json (the
+-- error body, as PostgREST writes it), and a successful login sets status 204 and returns
+-- nothing, as the page's void function answers.
+drop function if exists auth.login(text, text);
+create function auth.login(user_ text, pass text) returns json
 language plpgsql security definer set search_path = '' as $$
 declare
   stored text;
   matches boolean;
   role_ name;
+  address text := auth.client_address();
+  wait_s integer;
   family_ uuid := pg_catalog.gen_random_uuid();
   refresh_token_ text := pg_catalog.gen_random_uuid()::text;
 begin
@@ -186,22 +256,58 @@ begin
       hint = 'bcrypt ignores every byte past the 72nd';
   end if;
 
-  select u.password, u.role into stored, role_ from auth."user" u where u.username = user_;
-  -- An unknown user costs a bcrypt run too, so the answer's timing does not tell who exists;
-  -- `is not true` refuses the nulls a null name or password produce.
-  matches := public.crypt(pass, coalesce(stored, public.gen_salt('bf', 10))) = stored;
-  if matches is not true then
-    raise sqlstate 'PT401' using message = 'Invalid user or password';
+  -- One attempt at a time per user name, so that concurrent guesses are all counted. Then at
+  -- most 10 failures a minute from one address and 20 for one user name (from any number of
+  -- addresses); past that, 429 with Retry-After and no bcrypt run. A refused attempt is not
+  -- counted, so a name is free again at most 60 s after the guessing stops.
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('auth.login ' || coalesce(user_, '')));
+  wait_s := greatest(
+    auth.retry_after('address:' || address, 10), auth.retry_after('user:' || coalesce(user_, ''), 20));
+  if wait_s is not null then
+    perform pg_catalog.set_config('response.status', '429', true);
+    perform pg_catalog.set_config('response.headers',
+      pg_catalog.json_build_array(pg_catalog.json_build_object('Retry-After', wait_s::text))::text, true);
+    return pg_catalog.json_build_object(
+      'code', 'PT429', 'message', 'Too many failed logins', 'details', null,
+      'hint', 'Try again in ' || wait_s || ' s (the Retry-After header)');
   end if;
+
+  select u.password, u.role into stored, role_ from auth."user" u where u.username = user_;
+  -- Every login costs one bcrypt run at cost 10: an unknown user's against the dummy hash, and
+  -- a hash made at a lower cost (before hardening) is topped up with the dummy's, so the time
+  -- of the answer tells neither who exists nor whose hash is old. `is not true` refuses the
+  -- nulls a null name or password produce.
+  matches := public.crypt(pass, coalesce(stored, auth.dummy_hash())) = stored;
+  if stored is not null and auth.bcrypt_cost(stored) < 10 then
+    perform public.crypt(pass, auth.dummy_hash());
+  end if;
+  if matches is not true then
+    delete from auth.login_failure where at < pg_catalog.clock_timestamp() - interval '60 seconds';
+    insert into auth.login_failure (key) values ('address:' || address), ('user:' || coalesce(user_, ''));
+    perform pg_catalog.set_config('response.status', '401', true);
+    perform pg_catalog.set_config('response.headers', '[{"WWW-Authenticate": "Bearer"}]', true);
+    return pg_catalog.json_build_object(
+      'code', 'PT401', 'message', 'Invalid user or password', 'details', null, 'hint', null);
+  end if;
+
+  -- The password is known right now: the only moment an old hash can be remade at cost 10
+  -- (the trigger hashes it).
+  if auth.bcrypt_cost(stored) < 10 then
+    update auth."user" set password = pass where username = user_;
+  end if;
+  delete from auth.login_failure where key = 'user:' || user_;
 
   insert into auth.refresh_token (token_hash, username, family)
   values (auth.token_hash(refresh_token_), user_, family_);
 
   perform pg_catalog.set_config('response.headers', auth.session_cookies(
-    auth.generate_access_token(role_, user_, pg_catalog.current_setting('pgrst.jwt_secret'), family_),
+    auth.generate_access_token(role_, user_, auth.jwt_secret(), family_),
     refresh_token_), true);
+  perform pg_catalog.set_config('response.status', '204', true);
+  return null;
 end;
 $$;
+grant execute on function auth.login(text, text) to anon;
 
 -- Logout revokes the session server-side: the family of the refresh cookie if one is sent,
 -- and the family named by a valid access cookie (what a browser sends here).
@@ -230,15 +336,36 @@ create function auth.refresh_token() returns json
 language plpgsql security definer set search_path = '' as $$
 declare
   presented auth.refresh_token;
+  waited boolean := false;
   role_ name;
   refresh_token_ text := pg_catalog.gen_random_uuid()::text;
 begin
-  select * into presented from auth.refresh_token
-  where token_hash = auth.token_hash(auth.request_cookie('refresh_token'))
-    and created_at > pg_catalog.now() - interval '30 days'
-  for update;
+  begin
+    select * into presented from auth.refresh_token
+    where token_hash = auth.token_hash(auth.request_cookie('refresh_token'))
+      and created_at > pg_catalog.now() - interval '30 days'
+    for update nowait;
+  exception when lock_not_available then
+    waited := true;  -- another request is refreshing with this token right now
+    select * into presented from auth.refresh_token
+    where token_hash = auth.token_hash(auth.request_cookie('refresh_token'))
+      and created_at > pg_catalog.now() - interval '30 days'
+    for update;
+  end;
   if not found then
     raise sqlstate 'PT401' using message = 'Invalid or expired refresh token';
+  end if;
+
+  -- Two refreshes with one token at once (two tabs, a retry): the first rotation wins, and the
+  -- one that had to wait for it is refused without revoking anything. Presented again later,
+  -- the token means two parties hold it.
+  if presented.revoked and waited then
+    perform pg_catalog.set_config('response.status', '409', true);
+    return pg_catalog.json_build_object(
+      'code', 'PT409',
+      'message', 'Refresh token already rotated by a concurrent request',
+      'details', null,
+      'hint', 'Use the cookies the first refresh set');
   end if;
 
   if presented.revoked then
@@ -262,7 +389,7 @@ begin
   values (auth.token_hash(refresh_token_), presented.username, presented.family, presented.id);
 
   perform pg_catalog.set_config('response.headers', auth.session_cookies(
-    auth.generate_access_token(role_, presented.username, pg_catalog.current_setting('pgrst.jwt_secret'), presented.family),
+    auth.generate_access_token(role_, presented.username, auth.jwt_secret(), presented.family),
     refresh_token_), true);
   return pg_catalog.json_build_object('expires_in', auth.access_token_lifetime());
 end;
@@ -271,7 +398,8 @@ $$;
 -- Helpers are for the auth functions only; the three endpoints stay open to anon.
 revoke execute on function
   auth.token_hash(text), auth.access_token_lifetime(), auth.verified_claims(text), auth.request_cookie(text),
-  auth.session_cookies(text, text), auth.expired_cookies(), auth.generate_access_token(text, text, text, uuid)
+  auth.session_cookies(text, text), auth.expired_cookies(), auth.generate_access_token(text, text, text, uuid),
+  auth.jwt_secret(), auth.dummy_hash(), auth.bcrypt_cost(text), auth.client_address(), auth.retry_after(text, integer)
 from public;
 grant execute on function auth.refresh_token() to anon;
 
@@ -279,5 +407,10 @@ grant execute on function auth.refresh_token() to anon;
 comment on schema auth is 'recipe: hardened';
 
 commit;
+
+-- Out of every role's reach (current_setting) and out of the configuration file; the reload
+-- logs only that it was removed.
+alter system reset pgrst.jwt_secret;
+select pg_catalog.pg_reload_conf();
 
 notify pgrst, 'reload schema';

@@ -11,8 +11,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from .. import config, http
@@ -174,6 +177,11 @@ class Browser:
         """Click one of the login page's buttons ("Log in", "Refresh", "Log out", "Who am I?")."""
         return self._run(self._press, name, button)
 
+    def visit_elsewhere(self, name: str, url: str) -> Step:
+        """Open a page that is not the gateway's (see another_site) and wait for the POST its
+        form sends to the gateway's /rest/task; the step's status is the gateway's answer."""
+        return self._run(self._visit_elsewhere, name, url)
+
     def document_cookie(self) -> str:
         """What the page's JavaScript can read of its cookies."""
         return self._run(lambda: self._page.evaluate("document.cookie"))
@@ -202,6 +210,19 @@ class Browser:
         if path == "/":
             self._settle(0)
         return self._step(name, f"GET {path}", answer.value.status)
+
+    def _visit_elsewhere(self, name: str, url: str) -> Step:
+        from playwright.sync_api import Error
+
+        target = http.gateway("/rest/task")
+        with self._page.expect_response(lambda r: r.url == target and r.request.method == "POST") as answer:
+            try:
+                self._page.goto(url)
+            except Error as error:  # the form's navigation replaces the page while it loads
+                if "interrupted" not in error.message and "ERR_HTTP_RESPONSE_CODE_FAILURE" not in error.message:
+                    raise
+        self._page.wait_for_load_state()
+        return self._step(name, "POST /rest/task (a form on another site)", answer.value.status)
 
     def _fill_login(self, name: str, user: str, password: str) -> Step:
         self._on_login_page()
@@ -258,3 +279,62 @@ def clear(recipe: str, screenshots: Path = SCREENSHOTS) -> None:
 def produced(recipe: str, screenshots: Path = SCREENSHOTS) -> list[str]:
     """The screenshots a walk on `recipe` left behind, in order."""
     return sorted(path.stem for path in screenshots.glob(f"{recipe}-*.png"))
+
+
+FORGED_TITLE = "forged by another site"
+
+
+@contextmanager
+def another_site():
+    """A page on another port of this host (another origin, the same site, like the JupyterLab
+    `make lab` opens) whose HTML form posts a task to the gateway as soon as it loads: what any
+    page the user opens could do with the cookies the browser holds. Yields its URL."""
+    page = (
+        "<!doctype html><title>Another site</title>"
+        f'<form method="post" action="{http.gateway("/rest/task")}">'
+        f'<input name="title" value="{FORGED_TITLE}"></form>'
+        "<script>document.forms[0].submit()</script>"
+    ).encode()
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://localhost:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def forged_form_post(recipe: str) -> Step:
+    """Log in as demo in a fresh Chromium, then open another site whose form posts a task."""
+    with Browser() as chromium, another_site() as elsewhere:
+        chromium.fill_login(f"csrf-{recipe}-01-logging-in", "demo", "demo")
+        chromium.press(f"csrf-{recipe}-02-logged-in", "Log in")
+        return chromium.visit_elsewhere(f"csrf-{recipe}-03-another-site", elsewhere)
+
+
+def replayed_form_post() -> int:
+    """Without Chromium: the request its form post sends (the form's body, the site's Origin,
+    the cookie a login set), for the gateway's status. tests/test_browser.py sends the real one."""
+    import requests
+
+    access = http.cookie_value(http.login(), "access_token")
+    response = requests.post(
+        http.gateway("/rest/task"),
+        data={"title": FORGED_TITLE},
+        headers={"Origin": "http://localhost:1", "Cookie": f"access_token={access}"},
+        timeout=10,
+    )
+    return response.status_code

@@ -394,6 +394,8 @@ def build_response(
     guc_status: int | None,
     head: bool,
 ) -> Response:
+    if (guc_status or status) in (204, 304):
+        body = None  # HTTP allows no body with these, so warp sends none (a function's null, say)
     response = Response(b"" if (body is None or head) else body.encode(), status_code=guc_status or status)
     if "content-length" in response.headers and body is None:
         del response.headers["content-length"]

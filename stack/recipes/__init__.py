@@ -25,7 +25,7 @@ from pathlib import Path
 
 import requests
 
-from .. import config, db, http
+from .. import config, db, http, secret
 from ..errors import StackError
 from ..services import caddy, compose
 from ..services.processes import say
@@ -108,6 +108,17 @@ def wait_for_schema_cache(recipe: str, timeout: float = 5) -> None:
     raise StackError(f"PostgREST did not reload its schema cache within {timeout:.0f} s.", "read `make logs`")
 
 
+def wait_for_signing_secret(recipe: str, timeout: float = 5) -> None:
+    """Until new sessions see pgrst.jwt_secret as the recipe keeps it: the page's functions read
+    it there, the hardened recipe removes it (a configuration reload is not instant)."""
+    wanted = config.settings().get("JWT_SECRET") if recipe == "page" else None
+    deadline = time.monotonic() + timeout
+    while secret.in_database() != wanted:
+        if time.monotonic() > deadline:
+            raise StackError("PostgreSQL did not reload its configuration.", "read `make logs`")
+        time.sleep(0.05)
+
+
 def load_caddyfile(recipe: str) -> None:
     path: Path = CADDYFILES[recipe]
     if compose.uses_compose():
@@ -138,6 +149,7 @@ def use(recipe: str) -> str:
     if database_recipe() != recipe:
         say(f"database: applying {migrate.label(SQL[recipe])}")
         apply_sql(recipe)
+        wait_for_signing_secret(recipe)
         wait_for_schema_cache(recipe)
     if gateway_recipe() != recipe:
         say(f"gateway: loading {migrate.label(CADDYFILES[recipe])}")

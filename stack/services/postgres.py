@@ -74,8 +74,7 @@ def _as_service_user() -> dict:
 
 
 def _prepare_folders() -> None:
-    config.LOG_DIR.mkdir(parents=True, exist_ok=True)
-    processes.log_path("postgres").touch()
+    processes.private_log("postgres")
     user = processes.unprivileged_user()
     if user is not None:
         processes.make_reachable(config.STATE_DIR, user)

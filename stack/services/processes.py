@@ -135,6 +135,23 @@ def log_path(name: str) -> Path:
     return LOG_DIR / f"{name}.log"
 
 
+def private_log(name: str) -> Path:
+    """A service's log, readable by its owner only: logs hold requests, and the page's recipe has
+    PostgreSQL log the JWT secret. The folder is 0700, or 0710 for the group of the system user
+    PostgreSQL runs as under root, so that it can open its own log there and list nothing."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    user = unprivileged_user()
+    if user is None:
+        LOG_DIR.chmod(0o700)
+    else:
+        os.chown(LOG_DIR, -1, user.pw_gid)
+        LOG_DIR.chmod(0o710)
+    path = log_path(name)
+    os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+    path.chmod(0o600)  # a log made before this rule
+    return path
+
+
 def pid_path(name: str) -> Path:
     return RUN_DIR / f"{name}.pid"
 
@@ -186,9 +203,8 @@ def running_pid(name: str) -> int | None:
 
 def spawn(name: str, argv: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.Popen:
     """Start a long-running service detached from this process, logging to state/logs."""
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
     RUN_DIR.mkdir(parents=True, exist_ok=True)
-    with open(log_path(name), "ab") as log:
+    with open(private_log(name), "ab") as log:
         process = subprocess.Popen(
             argv,
             env={**os.environ, **env},
