@@ -51,9 +51,9 @@ wheelhouse: setup  ## For workshops: every wheel `make setup` needs, into wheelh
 	@grep -v '^-e ' requirements.txt > $(VENV)/requirements-wheels.txt
 	@$(VENV)/bin/pip download -q --disable-pip-version-check --only-binary=:all: -d $(WHEELHOUSE) \
 		-r $(VENV)/requirements-wheels.txt 'setuptools>=68'
-	@grep -E '^[a-z]' requirements-native.txt | while read -r requirement; do \
+	$(if $(COMPOSE),,@grep -E '^[a-z]' requirements-native.txt | while read -r requirement; do \
 		$(VENV)/bin/pip download -q --disable-pip-version-check --only-binary=:all: -d $(WHEELHOUSE) "$$requirement" 2>/dev/null || \
-		echo "    no wheel of $${requirement%%;*} for this machine"; done
+		echo "    no wheel of $${requirement%%;*} for this machine"; done)
 	@echo "==> $$(ls $(WHEELHOUSE)/*.whl | wc -l) wheels, $$(du -sh $(WHEELHOUSE) | cut -f1): copy $(WHEELHOUSE)/ into each clone (or run make WHEELHOUSE=/path/to/it setup)"
 
 setup: $(READY) $(if $(COMPOSE),,$(NATIVE_READY))  ## Create the venv with pinned packages (natively: PostgreSQL 17 and Caddy wheels where they exist)

@@ -9,7 +9,7 @@ import sys
 from . import config, recipes, secret
 from .errors import StackError
 from .recipes import migrate
-from .services import caddy, lifecycle
+from .services import caddy, compose, lifecycle
 
 
 def psql(args: list[str]) -> int:
@@ -66,8 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if options.step == "secret":
             secret.ensure_secret()
+        elif options.step == "caddy" and compose.uses_compose():
+            compose.run("build", "caddy")  # the page's `docker compose build caddy`
         elif options.step == "caddy":
             caddy.ensure_built()
+        elif options.step == "validate" and compose.uses_compose():
+            compose.run("run", "--rm", "--no-deps", "caddy", "caddy", "validate", "--config", "/etc/caddy/Caddyfile")
         elif options.step == "validate":
             caddy.validate()
             print(f"Caddyfile valid: {config.CADDYFILE.relative_to(config.ROOT)}")

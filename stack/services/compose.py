@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import subprocess
 
 from .. import config
 from ..errors import StackError
@@ -29,8 +30,13 @@ def uses_compose() -> bool:
 
 
 def compose_command(*args: str) -> list[str]:
+    """`docker compose` on this project; where Docker has no compose plugin, the one compose_cli built."""
+    from . import compose_cli
+
+    plugin_home = compose_cli.environment().get("DOCKER_CONFIG")
     return [
         "docker",
+        *(["--config", plugin_home] if plugin_home else []),
         "compose",
         "--project-directory",
         str(config.STACK_DIR),
@@ -40,3 +46,18 @@ def compose_command(*args: str) -> list[str]:
         str(config.ENV_FILE),
         *args,
     ]
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """`docker compose <args>`, its output printed through Python's stdout, so that chapter.ready's
+    redirect keeps it out of a cell (a subprocess writing to the terminal would reach the cell)."""
+    result = subprocess.run(compose_command(*args), capture_output=True, text=True)
+    for text in (result.stdout, result.stderr):
+        if text.strip():
+            print(text.rstrip(), flush=True)
+    if check and result.returncode != 0:
+        raise StackError(
+            f"`docker compose {' '.join(args)}` failed with exit code {result.returncode} (its output is above).",
+            "is Docker running? `make doctor` checks it",
+        )
+    return result

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 
 import requests
@@ -93,7 +92,7 @@ def up() -> None:
     if compose.uses_compose():
         say("starting the stack with Docker Compose")
         # No --wait: PostgREST restarts until `make migrate` creates its login role.
-        subprocess.run(compose.compose_command("up", "-d", "--build"), check=True)
+        compose.run("up", "-d", "--build")
     else:
         preflight(variables)
         postgres.start(variables)
@@ -106,7 +105,7 @@ def up() -> None:
 
 def down() -> None:
     if compose.uses_compose():
-        subprocess.run(compose.compose_command("down"), check=True)
+        compose.run("down")
         return
     stopped = [caddy.stop(), postgrest.stop(), postgres.stop()]
     if not any(stopped):
@@ -119,7 +118,7 @@ def down() -> None:
 def reset() -> None:
     """Stop and wipe the database and logs (the .env and the Caddy build cache stay)."""
     if compose.uses_compose():
-        subprocess.run(compose.compose_command("down", "--volumes"), check=True)
+        compose.run("down", "--volumes")
         return
     down()  # needs no .env: it only stops what runs
     if config.STATE_DIR.exists():
@@ -143,7 +142,7 @@ def status() -> dict[str, str]:
     variables = config.settings()
     p = config.ports(variables)
     if compose.uses_compose():
-        subprocess.run(compose.compose_command("ps"), check=False)
+        compose.run("ps", check=False)
         return {}
     try:
         postgres_text, postgres_up = postgres.describe(), postgres.is_running()
@@ -168,7 +167,7 @@ def status() -> dict[str, str]:
 
 def logs(lines: int = 40) -> None:
     if compose.uses_compose():
-        subprocess.run(compose.compose_command("logs", "--tail", str(lines)), check=False)
+        compose.run("logs", "--tail", str(lines), check=False)
         return
     for name in NATIVE_SERVICES:
         path = processes.log_path(name)
@@ -184,5 +183,5 @@ def serve_after_migrations() -> None:
         start_postgrest_if_it_can_log_in(variables)
     elif postgrest_can_serve(variables) and not postgrest_answers(variables):
         # Compose restarts it with a growing back-off; start it now rather than in a minute.
-        subprocess.run(compose.compose_command("restart", "postgrest"), check=True, capture_output=True)
+        compose.run("restart", "postgrest")
         wait_healthy(variables)
