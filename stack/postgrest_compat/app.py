@@ -667,8 +667,12 @@ async def handle_table(server: Server, request: Request, name: str, who: auth.Au
             conflict = (_put_matches(put_key, rows), "merge-duplicates")
         elif resolution and (keys or params.on_conflict):
             conflict = (params.on_conflict or keys, resolution)
-            applied.insert(0, "resolution")
-        main = query.insert(server.cache, table, columns, json.dumps(rows), wanted, params, body_sql, values, conflict)
+            applied.append("resolution")
+        missing_default = preferences.get("missing") == "default"
+        applied.append("missing")
+        main = query.insert(
+            server.cache, table, columns, json.dumps(rows), wanted, params, body_sql, values, conflict, missing_default
+        )
         status = 201
     elif method == "PATCH":
         if not columns:

@@ -102,9 +102,17 @@ class ReadParams:
         return any(isinstance(item, embed.Embed) for item in self.select or [])
 
 
+def filter_error(raw: str, column: int, details: str) -> errors.ApiError:
+    """As v14.1 words it (QuerySpec "ghostBusters?id=0"): the filter quoted, then Parsec's position."""
+    return errors.query_param_error(f'"failed to parse filter ({raw})" (line 1, column {column})', details)
+
+
 def _parse_in(text: str, raw: str) -> list[str]:
     if not (text.startswith("(") and text.endswith(")")):
-        raise errors.query_param_error(f"failed to parse filter ({raw})", f'unexpected "{text[:1]}" expecting "("')
+        start = len(raw) - len(text) + 1
+        raise filter_error(
+            raw, start, f'unexpected "{text[:1]}" expecting "("' if text else 'unexpected end of input expecting "("'
+        )
     items, current, quoted, i, body = [], "", False, 0, text[1:-1]
     if body == "":
         return []
@@ -136,16 +144,18 @@ def parse_filter(column: str, raw: str) -> Filter:
         negated, text = True, text[4:]
     operator, dot, value = text.partition(".")
     if not dot or not known_operator(operator):
-        raise errors.query_param_error(
-            f"failed to parse filter ({raw})",
+        raise filter_error(
+            raw,
+            5 if negated else 1,
             f'unexpected "{operator[:1] or raw[:1]}" expecting "not" or operator (eq, gt, ...)',
         )
     if operator == "in":
         return Filter(column, "in", _parse_in(value, raw), negated)
     if operator == "is":
         if value.lower() not in IS_VALUES:
-            raise errors.query_param_error(
-                f"failed to parse filter ({raw})",
+            raise filter_error(
+                raw,
+                len(raw) - len(value) + 1,
                 f'unexpected "{value[:1]}" expecting null, not_null, true, false or unknown',
             )
         return Filter(column, "is", value.lower(), negated)
@@ -800,9 +810,12 @@ def insert(
     body,
     values: list,
     conflict: tuple[list[str], str] | None = None,
+    missing_default: bool = False,
 ):
     """POST (and PUT): json_populate_recordset over the payload; `conflict` is (columns, resolution)
-    for an upsert, resolution "merge-duplicates" (DO UPDATE) or "ignore-duplicates" (DO NOTHING)."""
+    for an upsert, resolution "merge-duplicates" (DO UPDATE) or "ignore-duplicates" (DO NOTHING).
+    With `missing_default` (Prefer: missing=default) a key a row lacks takes the column's default
+    (its expression from the catalog), else NULL."""
     qualified = sql.Identifier(table.schema, table.name)
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     values.append(payload)
@@ -811,6 +824,22 @@ def insert(
         "(SELECT CASE WHEN json_typeof(j) = 'array' THEN j ELSE json_build_array(j) END "
         "FROM (SELECT {ph}::json AS j) AS pgrst_payload)) AS pgrst_body"
     ).format(table=qualified, cols=cols, ph=sql.Placeholder())
+    defaults = {c.name: c.default for c in table.columns if c.default is not None}
+    if missing_default and any(c in defaults for c in columns):
+        picked = sql.SQL(", ").join(
+            sql.SQL("CASE WHEN pgrst_row::jsonb ? {k} THEN pgrst_body.{c} ELSE {d} END").format(
+                k=sql.Literal(c), c=sql.Identifier(c), d=sql.SQL(defaults[c])
+            )
+            if c in defaults
+            else sql.SQL("pgrst_body.{}").format(sql.Identifier(c))
+            for c in columns
+        )
+        source = sql.SQL(
+            "INSERT INTO {table} ({cols}) SELECT {picked} FROM json_array_elements("
+            "(SELECT CASE WHEN json_typeof(j) = 'array' THEN j ELSE json_build_array(j) END "
+            "FROM (SELECT {ph}::json AS j) AS pgrst_payload)) AS pgrst_row, "
+            "LATERAL json_populate_record(NULL::{table}, pgrst_row) AS pgrst_body"
+        ).format(table=qualified, cols=cols, picked=picked, ph=sql.Placeholder())
     if not columns:
         source = sql.SQL("INSERT INTO {table} SELECT FROM json_array_elements({ph}::json)").format(
             table=qualified, ph=sql.Placeholder()

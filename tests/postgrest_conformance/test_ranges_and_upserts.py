@@ -321,3 +321,20 @@ def test_blank_columns_parameter(s):
         "details": "unexpected end of input expecting field name (* or [a..z0..9_$])",
         "hint": None,
     }
+
+
+def test_missing_default(s):
+    """UpsertSpec/InsertSpec "Prefer: missing=default": a key a row lacks takes the column's default;
+    without it (missing=null is the default) NULL."""
+    rows = [{"id": 60, "name": "sixty"}, {"id": 61, "name": "x", "note": "given"}]
+    try:
+        r = s.post(
+            "/upsertable?columns=id,name,note", json=rows, headers={"Prefer": "return=representation, missing=default"}
+        )
+        assert r.status_code == 201
+        assert [row["note"] for row in r.json()] == ["none", "given"]
+        assert r.headers["Preference-Applied"] == "missing=default, return=representation"
+        r = s.post("/upsertable?columns=id,note", json=[{"id": 62}], headers=REPRESENTATION)
+        assert r.json()[0]["note"] is None
+    finally:
+        s.delete("/upsertable?id=in.(60,61,62)")

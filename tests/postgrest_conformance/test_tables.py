@@ -235,3 +235,16 @@ def test_array_range_and_text_search_operators(s, query, expected):
     r = s.get(f"/tagged?{query}&select=id&order=id")
     assert r.status_code == 200, r.text
     assert ids(r) == expected
+
+
+def test_filter_parse_error_position(s):
+    """v14.1 QuerySpec ("/ghostBusters?id=0"): the filter in quotes, then Parsec's line and column."""
+    r = s.get("/items?id=0")
+    assert r.status_code == 400
+    assert r.json() == {
+        "code": "PGRST100",
+        "message": '"failed to parse filter (0)" (line 1, column 1)',
+        "details": 'unexpected "0" expecting "not" or operator (eq, gt, ...)',
+        "hint": None,
+    }
+    assert s.get("/items?id=not.xx.1").json()["message"] == '"failed to parse filter (not.xx.1)" (line 1, column 5)'
