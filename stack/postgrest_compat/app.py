@@ -245,6 +245,7 @@ class Server:
         main,
         values: list,
         singular: bool = False,
+        max_affected: int | None = None,
     ):
         """One transaction: BEGIN; set_config(...); pre-request; main query; COMMIT.
 
@@ -262,7 +263,7 @@ class Server:
         try:
             async with self.pool.connection() as conn:
                 # Only a singular request rolls back on a wrong row count; it needs a second trip.
-                committing = readonly or not singular
+                committing = readonly or not (singular or max_affected is not None)
                 statements = self._statements(conn, readonly, committing, main)
                 try:
                     results = await wire.run(conn, wire.bind(conn, statements, params))
@@ -277,9 +278,17 @@ class Server:
                         await conn.execute(b"ROLLBACK", prepare=False)
                     raise self._query_failed(error, conn, who) from None
                 if not committing:
-                    if count != 1:
+                    if singular and count != 1:
                         await conn.execute(b"ROLLBACK", prepare=False)
                         raise errors.singularity_error(count)
+                    if max_affected is not None and count > max_affected:  # Prefer: handling=strict, max-affected
+                        await conn.execute(b"ROLLBACK", prepare=False)
+                        raise errors.ApiError(
+                            400,
+                            "PGRST124",
+                            "Query result exceeds max-affected preference constraint",
+                            f"The query affects {count} rows",
+                        )
                     try:
                         await conn.execute(b"COMMIT", prepare=False)
                     except psycopg.Error as error:
@@ -682,8 +691,11 @@ async def handle_table(server: Server, request: Request, name: str, who: auth.Au
     else:
         main = query.delete(server.cache, table, representation, params, body_sql, values)
         status = 200 if representation else 204
+    strict_limit = preferences.max_affected if method in ("PATCH", "DELETE") else None
+    if method in ("PATCH", "DELETE"):
+        applied.append("max-affected")
     count, body, guc_headers, guc_status, _, inserted = await server.execute(
-        request, who, schema_name, False, main, values, singular=singular
+        request, who, schema_name, False, main, values, singular=singular, max_affected=strict_limit
     )
     if method == "PATCH":
         headers.append(("Content-Range", ranges.content_range(0, count - 1, count if count_kind else None)))

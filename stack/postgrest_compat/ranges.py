@@ -27,10 +27,19 @@ class Preferences:
     def get(self, kind: str) -> str | None:
         return self.chosen.get(kind)
 
+    @property
+    def max_affected(self) -> int | None:
+        """max-affected=N, which counts only with handling=strict (Preferences.hs)."""
+        if self.get("handling") != "strict" or "max-affected" not in self.chosen:
+            return None
+        return int(self.chosen["max-affected"])
+
     def applied(self, *kinds: str) -> list[tuple[str, str]]:
         """Preference-Applied with the given kinds that were asked for, in Preferences.hs's order."""
         order = ("resolution", "missing", "return", "count", "handling")
         values = [f"{kind}={self.chosen[kind]}" for kind in order if kind in kinds and kind in self.chosen]
+        if "max-affected" in kinds and self.max_affected is not None:
+            values.append(f"max-affected={self.max_affected}")
         return [("Preference-Applied", ", ".join(values))] if values else []
 
 
@@ -45,7 +54,9 @@ def preferences(headers: list[str]) -> Preferences:
             if item in ACCEPTED:
                 if kind in KINDS:
                     found.chosen.setdefault(kind, value)
-            elif not item.startswith("max-affected="):
+            elif kind == "max-affected" and re.fullmatch(r"-?[0-9]+", value):
+                found.chosen.setdefault(kind, value)
+            elif kind != "max-affected":
                 found.invalid.append(item)
     if found.get("handling") == "strict" and found.invalid:
         raise errors.ApiError(

@@ -338,3 +338,25 @@ def test_missing_default(s):
         assert r.json()[0]["note"] is None
     finally:
         s.delete("/upsertable?id=in.(60,61,62)")
+
+
+def test_max_affected_with_handling_strict(s):
+    """PreferencesSpec "max-affected with handling=strict": more rows than allowed is 400 PGRST124 and
+    nothing changes; within the limit it is applied; with handling=lenient it is ignored."""
+    s.post("/keyless", json=[{"a": 7}, {"a": 7}, {"a": 7}])
+    try:
+        r = s.delete("/keyless?a=eq.7", headers={"Prefer": "handling=strict, max-affected=2"})
+        assert r.status_code == 400
+        assert r.json() == {
+            "code": "PGRST124",
+            "message": "Query result exceeds max-affected preference constraint",
+            "details": "The query affects 3 rows",
+            "hint": None,
+        }
+        assert len(s.get("/keyless?a=eq.7").json()) == 3, "rolled back"
+        r = s.patch("/keyless?a=eq.7", json={"b": "q"}, headers={"Prefer": "handling=strict, max-affected=3"})
+        assert r.status_code == 204 and r.headers["Preference-Applied"] == "handling=strict, max-affected=3"
+        r = s.delete("/keyless?a=eq.7", headers={"Prefer": "handling=lenient, max-affected=1"})
+        assert r.status_code == 204 and r.headers["Preference-Applied"] == "handling=lenient"
+    finally:
+        s.delete("/keyless?a=eq.7")
