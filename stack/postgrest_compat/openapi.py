@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from . import FOLLOWS
 
 MEDIA = [
@@ -12,32 +14,80 @@ MEDIA = [
 ]
 
 _TYPES = {
-    "integer": ("integer", "integer"),
-    "smallint": ("integer", "smallint"),
-    "bigint": ("integer", "bigint"),
-    "boolean": ("boolean", None),
-    "real": ("number", "real"),
-    "double precision": ("number", "double precision"),
-    "numeric": ("number", "numeric"),
-    "json": ("object", None),
-    "jsonb": ("object", None),
+    "character varying": "string",
+    "character": "string",
+    "text": "string",
+    "boolean": "boolean",
+    "smallint": "integer",
+    "integer": "integer",
+    "bigint": "integer",
+    "numeric": "number",
+    "real": "number",
+    "double precision": "number",
+    "json": None,  # any JSON: no type
+    "jsonb": None,
 }
 
 
-def _property(column) -> dict:
-    kind, fmt = _TYPES.get(column.type, ("string", None))
-    if column.type.endswith("[]"):
-        prop = {"format": column.type, "items": {"type": "string"}, "type": "array"}
-    else:
-        prop = {"format": fmt or column.type, "type": kind}
-    if column.default is not None:
-        prop["default"] = column.default
-    description = column.description or ""
+def swagger_type(type_name: str) -> str | None:
+    """v14.1 src/PostgREST/Response/OpenAPI.hs toSwaggerType."""
+    if type_name in _TYPES:
+        return _TYPES[type_name]
+    return "array" if type_name.endswith("[]") else "string"
+
+
+def _typed(type_name: str) -> dict:
+    """type (when it has one), format, and items for an array, as makeProperty/makeProcProperty set them."""
+    found = {"format": type_name}
+    kind = swagger_type(type_name)
+    if kind:
+        found["type"] = kind
+    if kind == "array":
+        element = swagger_type(type_name[:-2])
+        found["items"] = {"type": element} if element else {}
+    return found
+
+
+def _default(column):
+    """OpenAPI.hs parseDefault: a string type's default unquoted and uncast, others as JSON (a default
+    that is no JSON value, such as nextval(...), is left out)."""
+    text = column.default
+    if swagger_type(column.type) == "string":
+        if text.endswith("::" + column.type):
+            text = text[: -len("::" + column.type)].strip("'")
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _property(column, foreign_key: tuple[str, str] | None) -> dict:
+    prop = _typed(column.type)
+    if column.default is not None and _default(column) is not None:
+        prop["default"] = _default(column)
+    notes = ["Note:"]
     if column.pk:
-        description = (description + "\n\n" if description else "") + "Note:\nThis is a Primary Key.<pk/>"
+        notes.append("This is a Primary Key.<pk/>")
+    if foreign_key:
+        table, target = foreign_key
+        notes.append(f"This is a Foreign Key to `{table}.{target}`.<fk table='{table}' column='{target}'/>")
+    description = column.description
+    if len(notes) > 1:
+        description = (description + "\n\n" if description else "") + "\n".join(notes)
     if description:
         prop["description"] = description
     return prop
+
+
+def foreign_keys(cache, table) -> dict[str, tuple[str, str]]:
+    """Each single-column foreign key of the table: its column -> (referenced table, column)."""
+    found = {}
+    for rel in cache.relationships.get((table.schema, table.name), []):
+        if rel.referencing and len(rel.columns) == 1:
+            column, target = rel.columns[0]
+            found.setdefault(column, (rel.foreign[1], target))
+    return found
 
 
 def document(
@@ -130,7 +180,11 @@ def document(
             continue
         table = cache.tables[(schema, name)]
         required = [c.name for c in table.columns if not c.nullable and c.default is None]
-        definition = {"properties": {c.name: _property(c) for c in table.columns}, "type": "object"}
+        references = foreign_keys(cache, table)
+        definition = {
+            "properties": {c.name: _property(c, references.get(c.name)) for c in table.columns},
+            "type": "object",
+        }
         if required:
             definition["required"] = required
         if table.description:
@@ -200,20 +254,14 @@ def document(
         for function in cache.functions[(schema, name)]:
             if function.oid not in functions:
                 continue
-            args = {
-                "properties": {
-                    p.name: {"format": p.type, "type": _TYPES.get(p.type, ("string", None))[0]}
-                    for p in function.params
-                    if p.name
-                },
-                "type": "object",
-            }
+            args = {"properties": {p.name: _typed(p.type) for p in function.params if p.name}, "type": "object"}
             required = [p.name for p in function.params if p.required and p.name]
             if required:
                 args["required"] = required
+            if function.description:
+                args["description"] = function.description
             body = {"in": "body", "name": "args", "required": True, "schema": args}
-            post = {
-                "parameters": [body, {"$ref": "#/parameters/preferParams"}],
+            operation = {
                 "produces": [
                     "application/json",
                     "application/vnd.pgrst.object+json;nulls=stripped",
@@ -222,24 +270,28 @@ def document(
                 "responses": {"200": {"description": "OK"}},
                 "tags": ["(rpc) " + name],
             }
+            if function.description:  # OpenAPI.hs makeProcPathItem: first line summary, the rest description
+                summary, _, rest = function.description.partition("\n")
+                operation["summary"] = summary
+                if rest.lstrip("\n"):
+                    operation["description"] = rest.lstrip("\n")
+            post = {**operation, "parameters": [body, {"$ref": "#/parameters/preferParams"}]}
             get = {
+                **operation,
                 "parameters": [
                     {
                         "format": p.type,
                         "in": "query",
                         "name": p.name,
                         "required": p.required,
-                        "type": _TYPES.get(p.type, ("string", None))[0],
+                        "type": swagger_type(p.type) or "string",
                     }
                     for p in function.params
                     if p.name
                 ],
-                "responses": {"200": {"description": "OK"}},
-                "tags": ["(rpc) " + name],
             }
-            if function.description:
-                post["summary"] = get["summary"] = function.description.split("\n")[0]
-            paths[f"/rpc/{name}"] = {"get": get, "post": post}
+            # a volatile function is POST only (OpenAPI.hs makeProcPathItem)
+            paths[f"/rpc/{name}"] = {"post": post} if function.volatile else {"get": get, "post": post}
             break
     shown_host = "0.0.0.0" if host in ("0.0.0.0", "::") else host
     return {

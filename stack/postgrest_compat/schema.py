@@ -69,6 +69,7 @@ class Relationship:
     junction_constraints: tuple[str, str] = ("", "")
     junction_source: list[tuple[str, str]] = field(default_factory=list)  # (junction column, table column)
     junction_target: list[tuple[str, str]] = field(default_factory=list)  # (junction column, foreign column)
+    referencing: bool = False  # `table` holds the foreign key (many-to-one, or one-to-one from that side)
 
     @property
     def to_one(self) -> bool:
@@ -87,7 +88,7 @@ def relationships(foreign_keys: list, tables: dict) -> dict[tuple[str, str], lis
     for name, schema, table, fschema, ftable, columns, fcolumns, unique in foreign_keys:
         origin, target, pairs = (schema, table), (fschema, ftable), list(zip(columns, fcolumns, strict=True))
         found.setdefault(origin, []).append(
-            Relationship(origin, target, "one-to-one" if unique else "many-to-one", name, pairs)
+            Relationship(origin, target, "one-to-one" if unique else "many-to-one", name, pairs, referencing=True)
         )
         found.setdefault(target, []).append(
             Relationship(target, origin, "one-to-one" if unique else "one-to-many", name, [(f, c) for c, f in pairs])

@@ -349,3 +349,25 @@ def test_connection_lost(database, call, cut_before):
     finally:
         stop(process)
         relay.close()
+
+
+def test_openapi_details_as_v14_1(s):
+    """v14.1 src/PostgREST/Response/OpenAPI.hs: toSwaggerType (json/jsonb have no type, numeric is a
+    number), parseDefault (a string default unquoted, nextval(...) left out), the foreign-key note, and
+    a volatile function offered as POST only (makeProcPathItem)."""
+    doc = s.get("/").json()
+    books = doc["definitions"]["books"]["properties"]
+    assert books["meta"] == {"format": "jsonb"}
+    assert books["year"] == {"format": "integer", "type": "integer"}
+    assert books["author_id"]["description"] == (
+        "Note:\nThis is a Foreign Key to `authors.id`.<fk table='authors' column='id'/>"
+    )
+    assert books["id"]["description"] == "Note:\nThis is a Primary Key.<pk/>"
+    assert doc["definitions"]["upsertable"]["properties"]["note"]["default"] == "none"
+    assert doc["definitions"]["tagged"]["properties"]["tags"] == {
+        "format": "integer[]",
+        "items": {"type": "integer"},
+        "type": "array",
+    }
+    assert set(doc["paths"]["/rpc/nap"]) == {"post"}
+    assert set(doc["paths"]["/rpc/add"]) == {"get", "post"}
