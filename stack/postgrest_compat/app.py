@@ -449,6 +449,19 @@ def header_bytes(scope) -> int:
     return size + sum(len(name) + len(value) + 4 for name, value in scope["headers"])
 
 
+def csv_rows(raw: bytes) -> list[dict]:
+    """A text/csv body as rows (v14.1 InsertSpec "CSV"): the header names the columns, NULL is null."""
+    import csv
+
+    lines = list(csv.reader(raw.decode().splitlines()))
+    if not lines:
+        return []
+    header, *rows = lines
+    if any(len(row) != len(header) for row in rows):
+        raise errors.invalid_body("All lines must have same number of fields")
+    return [{k: None if v == "NULL" else v for k, v in zip(header, row, strict=True)} for row in rows]
+
+
 async def read_json_body(request: Request) -> object:
     raw = await read_body(request)
     ctype = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
@@ -458,6 +471,8 @@ async def read_json_body(request: Request) -> object:
         from urllib.parse import parse_qsl
 
         return dict(parse_qsl(raw.decode()))
+    if ctype == "text/csv":
+        return csv_rows(raw)
     if not raw.strip():
         return None
     try:
@@ -616,9 +631,7 @@ async def handle_table(server: Server, request: Request, name: str, who: auth.Au
     params = query.parse_query(request.query_params.multi_items())
     preferences = ranges.preferences(request.headers.getlist("prefer"))
     accept = request.headers.get("accept")
-    offered = ["application/json", "application/vnd.pgrst.object+json"]
-    if method in ("GET", "HEAD"):
-        offered.append("text/csv")
+    offered = ["application/json", "application/vnd.pgrst.object+json", "text/csv"]
     media = negotiate(accept, offered)
     if media is None:
         raise errors.media_type_error(_requested_types(accept))

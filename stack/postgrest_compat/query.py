@@ -560,8 +560,8 @@ BODY_SINGLE = sql.SQL("(json_agg(_postgrest_t) -> 0)::text")
 BODY_NONE = sql.SQL("NULL::text")
 # text/csv: a header of the first row's keys, then each row's composite text without its parentheses
 BODY_CSV = sql.SQL(
-    "(SELECT coalesce(string_agg(pgrst_k, ','), '') FROM (SELECT json_object_keys(row_to_json(pgrst_h)) AS pgrst_k "
-    "FROM (SELECT * FROM pgrst_source LIMIT 1) AS pgrst_h) AS pgrst_keys) || chr(10) || "
+    "(SELECT coalesce(string_agg(pgrst_k, ','), '') FROM json_object_keys(json_agg(_postgrest_t) -> 0) AS pgrst_k)"
+    " || chr(10) || "
     "coalesce(string_agg(substring(_postgrest_t::text, 2, length(_postgrest_t::text) - 2), chr(10)), '')"
 )
 BODY_SCALAR = sql.SQL("(json_agg(_postgrest_t.pgrst_scalar) -> 0)::text")

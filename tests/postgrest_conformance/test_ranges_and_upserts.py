@@ -360,3 +360,24 @@ def test_max_affected_with_handling_strict(s):
         assert r.status_code == 204 and r.headers["Preference-Applied"] == "handling=lenient"
     finally:
         s.delete("/keyless?a=eq.7")
+
+
+def test_csv_request_body(s):
+    """InsertSpec "CSV": a text/csv body inserts its rows (NULL is null), answered as CSV of the selected
+    columns; lines of different lengths are PGRST102."""
+    headers = {"Content-Type": "text/csv", "Accept": "text/csv", "Prefer": "return=representation"}
+    try:
+        r = s.post("/keyless?select=b", data="a,b\n110,bar\n111,NULL", headers=headers)
+        assert r.status_code == 201
+        assert r.headers["Content-Type"] == "text/csv; charset=utf-8"
+        assert r.text == "b\nbar\n"
+    finally:
+        s.delete("/keyless?a=in.(110,111)")
+    r = s.post("/keyless", data="a,b\n1,x\n2", headers={"Content-Type": "text/csv"})
+    assert r.status_code == 400
+    assert r.json() == {
+        "code": "PGRST102",
+        "message": "All lines must have same number of fields",
+        "details": None,
+        "hint": None,
+    }
