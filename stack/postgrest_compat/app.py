@@ -672,6 +672,7 @@ async def handle_table(server: Server, request: Request, name: str, who: auth.Au
         if status == 416:
             raise ranges.out_of_bounds(offset, total)
         headers.append(("Content-Range", ranges.content_range(offset, offset + count - 1, total)))
+        headers.append(("Content-Location", content_location(name, request.query_params.multi_items())))
         headers += preferences.applied("count", "handling")
         return build_response(status, body, answer_type, headers, guc_headers, guc_status, method == "HEAD")
     put_key = _put_key(table, params) if method == "PUT" else None
@@ -726,6 +727,16 @@ async def handle_table(server: Server, request: Request, name: str, who: auth.Au
     if representation:
         return build_response(status, body, answer_type, headers, guc_headers, guc_status, False)
     return build_response(status, None, None, headers, guc_headers, guc_status, False)
+
+
+def content_location(name: str, items: list[tuple[str, str]]) -> str:
+    """/table?the query string's parameters sorted by name (QueryParams.hs qsCanonical, urlEncodeVars)."""
+    from urllib.parse import quote
+
+    if not items:
+        return f"/{name}"
+    pairs = sorted(items, key=lambda item: item[0])
+    return f"/{name}?" + "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in pairs)
 
 
 def _location(table, body: str) -> str | None:

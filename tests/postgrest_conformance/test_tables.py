@@ -248,3 +248,9 @@ def test_filter_parse_error_position(s):
         "hint": None,
     }
     assert s.get("/items?id=not.xx.1").json()["message"] == '"failed to parse filter (not.xx.1)" (line 1, column 5)'
+
+
+def test_content_location_alphabetized(s):
+    """v14.1 QuerySpec "Sets Content-Location with alphabetized params" (QueryParams.hs qsCanonical)."""
+    assert s.get("/items?name=eq.item 1&id=eq.1").headers["Content-Location"] == "/items?id=eq.1&name=eq.item%201"
+    assert s.get("/items").headers["Content-Location"] == "/items"
