@@ -56,6 +56,20 @@ order by c.conname
 """
 
 
+# Which base-table columns each view of the exposed schemas reads (its rewrite rule's dependencies).
+VIEW_COLUMNS_SQL = """
+select distinct vn.nspname, v.relname, tn.nspname, t.relname, a.attname
+from pg_rewrite r
+join pg_class v on v.oid = r.ev_class and v.relkind = 'v'
+join pg_namespace vn on vn.oid = v.relnamespace
+join pg_depend d on d.objid = r.oid and d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
+join pg_class t on t.oid = d.refobjid and t.oid <> v.oid and t.relkind in ('r', 'p')
+join pg_namespace tn on tn.oid = t.relnamespace
+join pg_attribute a on a.attrelid = t.oid and a.attnum = d.refobjsubid
+where vn.nspname = any(%s)
+"""
+
+
 @dataclass
 class Relationship:
     """One way to embed `foreign` in `table` (names as (schema, name)), PostgREST's Relationship."""
@@ -115,6 +129,40 @@ def relationships(foreign_keys: list, tables: dict) -> dict[tuple[str, str], lis
                     )
                 )
     return found
+
+
+def view_relationships(found: dict, view_columns: list, tables: dict) -> None:
+    """A view over one table gets that table's foreign keys whose columns it shows under their own
+    names (v14.1 infers view relationships from the view's definition; this covers the plain
+    `select ... from table` view, where a renamed key column gives no relationship)."""
+    used: dict[tuple, dict[tuple, set]] = {}
+    for vschema, view, tschema, table, column in view_columns:
+        used.setdefault((vschema, view), {}).setdefault((tschema, table), set()).add(column)
+    for view, bases in used.items():
+        if len(bases) != 1 or view not in tables:
+            continue
+        ((base, columns),) = bases.items()
+        shown = columns & tables[view].column_names
+        for rel in list(found.get(base, [])):
+            if rel.junction or not {c for c, _ in rel.columns} <= shown:
+                continue
+            forward = Relationship(
+                view, rel.foreign, rel.cardinality, rel.constraint, rel.columns, referencing=rel.referencing
+            )
+            found.setdefault(view, []).append(forward)
+            backward = {"many-to-one": "one-to-many", "one-to-many": "many-to-one"}.get(
+                rel.cardinality, rel.cardinality
+            )
+            found.setdefault(rel.foreign, []).append(
+                Relationship(
+                    rel.foreign,
+                    view,
+                    backward,
+                    rel.constraint,
+                    [(f, c) for c, f in rel.columns],
+                    referencing=not rel.referencing,
+                )
+            )
 
 
 @dataclass
@@ -232,6 +280,8 @@ async def load(conn, schemas: tuple[str, ...]) -> SchemaCache:
         )
     cur = await conn.execute(FOREIGN_KEYS_SQL, [list(schemas), list(schemas)])
     cache.relationships = relationships(await cur.fetchall(), cache.tables)
+    cur = await conn.execute(VIEW_COLUMNS_SQL, [list(schemas)])
+    view_relationships(cache.relationships, await cur.fetchall(), cache.tables)
     cur = await conn.execute(FUNCTIONS_SQL, [list(schemas)])
     for row in await cur.fetchall():
         function = _function(row)

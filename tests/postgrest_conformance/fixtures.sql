@@ -119,6 +119,8 @@ insert into api.upsertable values (1, 'one', 'first'), (2, 'two', 'second');
 create table api.keyless (a int, b text);
 grant select on api.authors, api.books, api.tags, api.book_tags, api.biographies, api.duos to pgrst_conf_anon;
 grant select, insert, update, delete on api.upsertable, api.keyless, api.books, api.authors to pgrst_conf_anon;
+create view api.books_view as select id, title, author_id from api.books;
+grant select on api.books_view to pgrst_conf_anon;
 analyze api.items, api.books;
 -- RpcSpec "procs with OUT/INOUT params", "VARIADIC params", "single unnamed param"
 create function api.plus_one(num int, out num_plus_one int) language sql immutable as $$ select num + 1 $$;

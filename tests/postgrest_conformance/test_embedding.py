@@ -201,3 +201,13 @@ def test_embed_in_mutation_representation(s):
         assert r.json() == [{"id": 50, "authors": {"name": "Cid"}}]
     finally:
         s.delete("/books?id=eq.50")
+
+
+def test_embedding_through_a_view(s):
+    """EmbedDisambiguationSpec / SchemaCache.hs addViewM2OAndO2ORels: a view showing a table's foreign
+    key columns has that table's relationships, both ways."""
+    assert s.get("/books_view?select=title,authors(name)&id=eq.3").json() == [
+        {"title": "Gamma", "authors": {"name": "Bob"}}
+    ]
+    r = s.get("/authors?select=name,books_view(title)&id=eq.2")
+    assert r.json() == [{"name": "Bob", "books_view": [{"title": "Gamma"}]}]
