@@ -2,8 +2,6 @@
 -- so that chapters 01-09 show the page's behaviour whatever ran before them.
 -- Run by stack.recipes.use("page"); rerunnable. (`create or replace` without a SET clause
 -- also removes the search_path the hardened recipe pinned.)
-\set pgrst_jwt_secret '$JWT_SECRET'
-
 begin;
 
 -- The hardened refresh_token returns json (its 401 must commit); the page's returns void.
@@ -55,7 +53,7 @@ comment on schema auth is null;
 commit;
 
 -- The page keeps the secret where its functions read it (migrations/02-create_auth_schema.sql).
-alter system set pgrst.jwt_secret = :'pgrst_jwt_secret';
+alter system set pgrst.jwt_secret = '$JWT_SECRET';
 select pg_catalog.pg_reload_conf();
 
 notify pgrst, 'reload schema';

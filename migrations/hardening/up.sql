@@ -2,8 +2,6 @@
 -- Not a migration (`make migrate` reads migrations/*.sql only): stack.recipes.use("hardened")
 -- runs it, and down.sql puts the page's definitions back. Rerunnable: one transaction,
 -- `create or replace`, `if not exists`.
-\set pgrst_jwt_secret '$JWT_SECRET'
-
 begin;
 
 -- Refresh tokens: stored as a SHA-256 digest, rotated on every use, grouped in families
@@ -37,7 +35,7 @@ create table if not exists auth.private_settings (
 );
 revoke all on auth.private_settings from public;
 insert into auth.private_settings (jwt_secret, dummy_hash)
-values (:'pgrst_jwt_secret', public.crypt(pg_catalog.gen_random_uuid()::text, public.gen_salt('bf', 10)))
+values ('$JWT_SECRET', public.crypt(pg_catalog.gen_random_uuid()::text, public.gen_salt('bf', 10)))
 on conflict (only_row) do update set jwt_secret = excluded.jwt_secret, dummy_hash = excluded.dummy_hash;
 
 create or replace function auth.jwt_secret() returns text
@@ -53,7 +51,7 @@ $$;
 -- bcrypt's cost, from the hash's "$2a$NN$" prefix (0 for anything else).
 create or replace function auth.bcrypt_cost(hash text) returns integer
 language sql immutable set search_path = '' as $$
-  select case when hash ~ '^\$2[abxy]\$[0-9]{2}\$' then pg_catalog.substr(hash, 5, 2)::integer else 0 end;
+  select case when hash ~ '^[$]2[abxy][$][0-9]{2}[$]' then pg_catalog.substr(hash, 5, 2)::integer else 0 end;
 $$;
 
 -- Failed logins of the last minute, per user name and per client address: the throttle.
