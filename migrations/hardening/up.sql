@@ -245,6 +245,7 @@ declare
   role_ name;
   address text := auth.client_address();
   wait_s integer;
+  refusal text;
   family_ uuid := pg_catalog.gen_random_uuid();
   refresh_token_ text := pg_catalog.gen_random_uuid()::text;
 begin
@@ -254,19 +255,27 @@ begin
       hint = 'bcrypt ignores every byte past the 72nd';
   end if;
 
-  -- One attempt at a time per user name, so that concurrent guesses are all counted. Then at
-  -- most 10 failures a minute from one address and 20 for one user name (from any number of
+  -- One attempt at a time per user name and per address, so that concurrent guesses are all
+  -- counted and one address never runs two bcrypts at once. A second attempt meanwhile does not
+  -- wait (waiting would hold one of PostgREST's connections): it is told to retry in 1 s. Then
+  -- at most 10 failures a minute from one address and 20 for one user name (from any number of
   -- addresses); past that, 429 with Retry-After and no bcrypt run. A refused attempt is not
   -- counted, so a name is free again at most 60 s after the guessing stops.
-  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('auth.login ' || coalesce(user_, '')));
-  wait_s := greatest(
-    auth.retry_after('address:' || address, 10), auth.retry_after('user:' || coalesce(user_, ''), 20));
+  if pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('auth.login user ' || coalesce(user_, '')))
+     and pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('auth.login address ' || address)) then
+    wait_s := greatest(
+      auth.retry_after('address:' || address, 10), auth.retry_after('user:' || coalesce(user_, ''), 20));
+    refusal := 'Too many failed logins';
+  else
+    wait_s := 1;
+    refusal := 'Another login for this name or from this address is in progress';
+  end if;
   if wait_s is not null then
     perform pg_catalog.set_config('response.status', '429', true);
     perform pg_catalog.set_config('response.headers',
       pg_catalog.json_build_array(pg_catalog.json_build_object('Retry-After', wait_s::text))::text, true);
     return pg_catalog.json_build_object(
-      'code', 'PT429', 'message', 'Too many failed logins', 'details', null,
+      'code', 'PT429', 'message', refusal, 'details', null,
       'hint', 'Try again in ' || wait_s || ' s (the Retry-After header)');
   end if;
 
