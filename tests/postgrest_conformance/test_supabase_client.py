@@ -126,3 +126,20 @@ def test_auth_with_a_token(client):
         client.from_("secrets").select("*").execute()
     assert refused.value.code == "PGRST301"
     assert refused.value.message == "No suitable key or wrong key type"
+
+
+def test_more_filters(client):
+    assert client.from_("items").select("id").match({"id": 3, "name": "item 3"}).execute().data == [{"id": 3}]
+    assert len(client.from_("items").select("id").neq("id", 1).execute().data) == 9
+    assert client.from_("items").select("id").ilike("name", "ITEM 2").execute().data == [{"id": 2}]
+    assert client.from_("items").select("id").not_.is_("qty", "null").lte("id", 1).execute().data == [{"id": 1}]
+    assert client.from_("tagged").select("id").contains("tags", [2]).order("id").execute().data == [
+        {"id": 1},
+        {"id": 2},
+    ]
+    found = client.from_("tagged").select("id").text_search("body", "fox", {"type": "plain", "config": "english"})
+    assert found.order("id").execute().data == [{"id": 1}, {"id": 3}]
+    assert client.from_("items").select("id").filter("id", "in", "(4,5)").order("id").execute().data == [
+        {"id": 4},
+        {"id": 5},
+    ]
