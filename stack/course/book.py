@@ -79,6 +79,8 @@ def page_for(path: Path) -> str:
     """Where a repository file is shown in the site, relative to the source folder."""
     if path.parent == NOTEBOOKS_DIR and path.suffix == ".ipynb":
         return path.name
+    if path == GUIDE:
+        return "instructor-guide.md"
     return "files/" + re.sub(r"[^\w.-]", "-", str(path.relative_to(config.ROOT))) + ".md"
 
 
@@ -180,14 +182,13 @@ def write_sources(chapters: list[Chapter], source: Path) -> None:
         (source / "instructor-guide.md").write_text(linked(GUIDE.read_text(), GUIDE.parent, cited))
         extra.append("instructor-guide.md")
     for path in sorted(cited):
-        if path.suffix != ".ipynb":
+        if page_for(path).startswith("files/"):
             (source / page_for(path)).parent.mkdir(exist_ok=True)
             (source / page_for(path)).write_text(file_page(path, source))
-    files = sorted(page_for(path) for path in cited if path.suffix != ".ipynb")
+    shown = sorted(path for path in cited if page_for(path).startswith("files/"))
+    files = [page_for(path) for path in shown]
     if files:
-        listing = "\n".join(
-            f"- [`{p.relative_to(config.ROOT)}`]({page_for(p)[6:]})" for p in sorted(cited) if p.suffix != ".ipynb"
-        )
+        listing = "\n".join(f"- [`{p.relative_to(config.ROOT)}`]({page_for(p)[6:]})" for p in shown)
         toctree = "\n".join(name[6:] for name in files)
         (source / "files" / "index.md").write_text(
             f"# Repository files\n\nThe files the chapters cite, as this site was built.\n\n{listing}\n\n"

@@ -18,7 +18,8 @@ nb_ipywidgets_js = {}
 # ```mermaid fences in Markdown cells are diagrams, as in JupyterLab.
 myst_fence_as_directive = ["mermaid"]
 myst_heading_anchors = 3
-suppress_warnings = ["myst.header"]
+# A file Pygments cannot lex whole (a SQL file with dollar-quoting) is still shown, highlighted where it can be.
+suppress_warnings = ["myst.header", "misc.highlighting_failure"]
 
 html_theme = "sphinx_book_theme"
 html_title = project

@@ -1,0 +1,107 @@
+"""Every exercise, both editions (issue 14): the check fails on the learner's stub with a hint,
+passes on the solution, and fails on plausible wrong answers.
+
+Each chapter runs once up to its exercise (stack.course.editions.attempt); then each answer is run
+followed by the chapter's own check cell, in that kernel.
+"""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from stack.course import browser, editions, site
+
+# Plausible wrong answers, as edits of the solution cell: (what the solution says, what a learner might write).
+WRONG = {
+    "00": [('answer = "reset"', 'answer = "down"'), ('answer = "reset"', 'answer = "clean"')],
+    "01": [("answer = 2", "answer = 1"), ("answer = 2", "answer = 0")],
+    "02": [('"/rest": True', '"/rest": False'), ('"/rest/": False', '"/rest/": True')],
+    "03": [('answer = {"login", "logout", "refresh_token"}', 'answer = {"login"}')],
+    "04": [
+        ("crypt(%(password)s, password)", "crypt(%(password)s, gen_salt('bf'))"),
+        ("password = crypt(%(password)s, password)", "password = %(password)s"),
+    ],
+    "05": [
+        ("base64.urlsafe_b64decode(", "base64.b64decode("),  # the standard alphabet
+        ('segment + "=" * (-len(segment) % 4)', "segment"),  # no padding
+    ],
+    "06": [
+        ("tokens.make(exp=int(time.time()) - 5)", "tokens.make()"),
+        ("tokens.make(exp=int(time.time()) - 5)", "tokens.make(exp=int(time.time()) - 60)"),
+    ],
+    "07": [('"POST /rpc/logout": {"access_token"}', '"POST /rpc/logout": {"access_token", "refresh_token"}')],
+    "08": [('"jar after logout": {"refresh_token"}', '"jar after logout": set()')],
+    "09": [
+        ('if not response.content and "WWW-Authenticate" not in response.headers:', "if response.status_code == 401:")
+    ],
+    "10": [
+        ("revoked_rows_after_reuse = 3", "revoked_rows_after_reuse = 1"),
+        ("r3_still_works = False", "r3_still_works = True"),
+    ],
+    "11": [
+        ('answer = {"refresh_token": "/rpc/refresh_token"}', 'answer = {"refresh_token": "/"}'),
+        ('answer = {"refresh_token": "/rpc/refresh_token"}', "answer = {}"),
+    ],
+    "12": [
+        ("ms_at_cost_4 * 2 ** (cost + 1 - 4) <= budget_ms", "ms_at_cost_4 * 2 ** (cost - 4) <= budget_ms"),
+        ("while cost < 31 and ", "while "),
+    ],
+}
+# What the check must not print on the stub: the answer itself.
+GIVEAWAY = {
+    "00": ["reset"],
+    "01": ["[2]", "candidate 2"],
+    "02": ["True", "False"],
+    "03": ["logout", "refresh_token"],
+    "04": ["crypt(%(password)s", "crypt(candidate"],
+    "05": ["urlsafe_b64decode"],
+    "07": ["{'access_token'", "{'refresh_token'"],
+    "08": ["204", "200", "{'refresh_token'}"],
+    "09": ["it was"],
+    "10": ["3", "True", "False"],
+    "11": ["/rpc/refresh_token"],
+}
+
+
+def test_every_exercise_is_covered():
+    tagged = {path.name[:2] for path in site.chapters() if editions.exercises(nbformat.read(path, as_version=4))}
+    assert tagged == set(WRONG)
+
+
+@pytest.mark.parametrize("number", sorted(WRONG))
+def test_exercise(page_stack, number):
+    [path] = site.chapters([f"{number}-"])
+    if number == "11" and not browser.available():
+        pytest.skip(browser.missing())
+    notebook = nbformat.read(path, as_version=4)
+    [exercise] = editions.exercises(notebook)
+    solution = notebook.cells[exercise.solution].source
+    stub = editions.learner(notebook).cells[exercise.solution].source
+    assert stub != solution
+    wrong = []
+    for said, instead in WRONG[number]:
+        assert said in solution, f"the wrong answer no longer edits the solution: {said!r}"
+        wrong.append(solution.replace(said, instead))
+
+    on_stub, on_solution, *on_wrong = editions.attempt(path, [stub, solution, *wrong])
+
+    assert on_solution is None
+    assert on_stub is not None and on_stub.startswith("AssertionError: ") and len(on_stub) > 30, on_stub
+    for giveaway in GIVEAWAY.get(number, []):
+        assert giveaway not in on_stub, f"the hint gives the answer away: {on_stub}"
+    assert all(outcome is not None for outcome in on_wrong), list(zip(wrong, on_wrong, strict=True))
+
+
+def test_learner_edition_has_no_answers_and_no_outputs():
+    for path in site.chapters():
+        notebook = nbformat.read(path, as_version=4)
+        learner = editions.learner(notebook)
+        for exercise in editions.exercises(notebook):
+            assert learner.cells[exercise.solution].source == notebook.cells[exercise.solution].metadata["stub"]
+        assert all(
+            not cell.get("outputs") and cell.get("execution_count") is None
+            for cell in learner.cells
+            if cell.cell_type == "code"
+        )
+        assert all("stub" not in cell.metadata for cell in learner.cells)
