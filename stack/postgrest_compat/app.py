@@ -246,6 +246,7 @@ class Server:
         values: list,
         singular: bool = False,
         max_affected: int | None = None,
+        timezone: str | None = None,
     ):
         """One transaction: BEGIN; set_config(...); pre-request; main query; COMMIT.
 
@@ -256,7 +257,8 @@ class Server:
         inserted); `main` may end with an EXPLAIN (Prefer: count=planned), whose estimate is the total."""
         if self.down is not None:
             raise errors.connection_error(self.down)
-        params = [*self._gucs(request, who, schema_name), *values]
+        params = [*self._gucs(request, who, schema_name), *([timezone] if timezone else []), *values]
+        main_index = self.main_index + (1 if timezone else 0)  # Prefer: timezone is a statement of its own
         if any(isinstance(value, str) and "\x00" in value for value in params):
             # A NUL cannot travel inside a query text (libpq stops at it): answer as PostgreSQL does.
             raise errors.nul_in_text()
@@ -264,14 +266,12 @@ class Server:
             async with self.pool.connection() as conn:
                 # Only a singular request rolls back on a wrong row count; it needs a second trip.
                 committing = readonly or not (singular or max_affected is not None)
-                statements = self._statements(conn, readonly, committing, main)
+                statements = self._statements(conn, readonly, committing, main, timezone is not None)
                 try:
                     results = await wire.run(conn, wire.bind(conn, statements, params))
-                    count, body, guc_headers, guc_status, total, inserted = wire.first_row(
-                        conn, results[self.main_index]
-                    )
-                    if len(results) > self.main_index + 1 and results[self.main_index + 1].nfields == 1:
-                        plan = json.loads(results[self.main_index + 1].get_value(0, 0))
+                    count, body, guc_headers, guc_status, total, inserted = wire.first_row(conn, results[main_index])
+                    if len(results) > main_index + 1 and results[main_index + 1].nfields == 1:
+                        plan = json.loads(results[main_index + 1].get_value(0, 0))
                         total = int(plan[0]["Plan"]["Plan Rows"])
                 except psycopg.Error as error:
                     if not (conn.broken or error.sqlstate is None):
@@ -317,7 +317,7 @@ class Server:
             return errors.client_error(str(error).strip())
         return errors.from_postgres(error, who.authenticated)
 
-    def _statements(self, conn, readonly: bool, committing: bool, main) -> bytes:
+    def _statements(self, conn, readonly: bool, committing: bool, main, timezone: bool = False) -> bytes:
         """BEGIN; set_config(...); [pre-request;] main[; COMMIT] as one query text (%s placeholders)."""
         if self.prefix is None:
             pre = [query.render(self.pre_request, conn)] if self.pre_request is not None else []
@@ -326,7 +326,8 @@ class Server:
                 flag: b"; ".join([BEGIN_RO if flag else BEGIN_RW, settings, *pre, b""]) for flag in (True, False)
             }
         text = main.as_bytes(conn) if isinstance(main, query.Text) else query.render(main, conn)
-        return self.prefix[readonly] + text + (b"; COMMIT" if committing else b"")
+        zone = b"SELECT set_config('timezone', %s, true); " if timezone else b""
+        return self.prefix[readonly] + zone + text + (b"; COMMIT" if committing else b"")
 
 
 def parse_guc_headers(text: str | None) -> list[tuple[str, str]]:
@@ -533,7 +534,7 @@ async def handle_rpc(server: Server, request: Request, name: str, who: auth.Auth
     if media is None:
         raise errors.media_type_error(_requested_types(accept))
     singular = media == "application/vnd.pgrst.object+json"
-    preferences = ranges.preferences(request.headers.getlist("prefer"))
+    preferences = ranges.preferences(request.headers.getlist("prefer"), server.cache.timezones)
     count_kind = {"exact": "exact", "estimated": "exact", "planned": "planned"}.get(preferences.get("count"))
     range_header = request.headers.get("range") if method == "GET" else None
     offset, limit = ranges.top_level(range_header, params.limit, params.offset)
@@ -554,7 +555,14 @@ async def handle_rpc(server: Server, request: Request, name: str, who: auth.Auth
             server.cache.calls[key] = (main, kind)
     readonly = method != "POST" or not function.volatile
     count, body, guc_headers, guc_status, total, _ = await server.execute(
-        request, who, schema_name, readonly, main, values, singular=singular and kind == "set"
+        request,
+        who,
+        schema_name,
+        readonly,
+        main,
+        values,
+        singular=singular and kind == "set",
+        timezone=preferences.get("timezone"),
     )
     headers = [("Content-Profile", schema_name)] if show_profile else []
     if kind == "void":
@@ -566,7 +574,7 @@ async def handle_rpc(server: Server, request: Request, name: str, who: auth.Auth
             raise ranges.out_of_bounds(offset, total)
     # Response.hs: every call that returns something has a Content-Range, a scalar's is 0-0/*
     headers.append(("Content-Range", ranges.content_range(offset, offset + count - 1, total)))
-    headers += preferences.applied("count", "handling")
+    headers += preferences.applied("count", "handling", "timezone")
     if body is None:
         body = "null"
     return build_response(
@@ -629,7 +637,7 @@ async def handle_table(server: Server, request: Request, name: str, who: auth.Au
         allow = "OPTIONS,GET,HEAD" + (",POST,PUT,PATCH,DELETE" if table.kind in ("r", "p", "v", "f") else "")
         return Response(b"", 200, headers={"Allow": allow})
     params = query.parse_query(request.query_params.multi_items())
-    preferences = ranges.preferences(request.headers.getlist("prefer"))
+    preferences = ranges.preferences(request.headers.getlist("prefer"), server.cache.timezones)
     accept = request.headers.get("accept")
     offered = ["application/json", "application/vnd.pgrst.object+json", "text/csv"]
     media = negotiate(accept, offered)
@@ -666,14 +674,14 @@ async def handle_table(server: Server, request: Request, name: str, who: auth.Au
             if plain:
                 server.cache.calls[key] = main
         count, body, guc_headers, guc_status, total, _ = await server.execute(
-            request, who, schema_name, True, main, values, singular=singular
+            request, who, schema_name, True, main, values, singular=singular, timezone=preferences.get("timezone")
         )
         status = ranges.status(offset, count, total)
         if status == 416:
             raise ranges.out_of_bounds(offset, total)
         headers.append(("Content-Range", ranges.content_range(offset, offset + count - 1, total)))
         headers.append(("Content-Location", content_location(name, request.query_params.multi_items())))
-        headers += preferences.applied("count", "handling")
+        headers += preferences.applied("count", "handling", "timezone")
         return build_response(status, body, answer_type, headers, guc_headers, guc_status, method == "HEAD")
     put_key = _put_key(table, params) if method == "PUT" else None
     if method != "DELETE":
@@ -682,7 +690,7 @@ async def handle_table(server: Server, request: Request, name: str, who: auth.Au
     wanted = representation or returned == "headers-only"
     body_sql = body_sql if wanted else query.BODY_NONE
     resolution = preferences.get("resolution")
-    applied = ["return", "count", "handling"]
+    applied = ["return", "count", "handling", "timezone"]
     if method in ("POST", "PUT"):
         keys = [c.name for c in table.columns if c.pk]
         conflict = None
@@ -709,7 +717,15 @@ async def handle_table(server: Server, request: Request, name: str, who: auth.Au
     if method in ("PATCH", "DELETE"):
         applied.append("max-affected")
     count, body, guc_headers, guc_status, _, inserted = await server.execute(
-        request, who, schema_name, False, main, values, singular=singular, max_affected=strict_limit
+        request,
+        who,
+        schema_name,
+        False,
+        main,
+        values,
+        singular=singular,
+        max_affected=strict_limit,
+        timezone=preferences.get("timezone"),
     )
     if method == "PATCH":
         headers.append(("Content-Range", ranges.content_range(0, count - 1, count if count_kind else None)))

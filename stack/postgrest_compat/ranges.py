@@ -36,15 +36,16 @@ class Preferences:
 
     def applied(self, *kinds: str) -> list[tuple[str, str]]:
         """Preference-Applied with the given kinds that were asked for, in Preferences.hs's order."""
-        order = ("resolution", "missing", "return", "count", "handling")
+        order = ("resolution", "missing", "return", "count", "handling", "timezone")
         values = [f"{kind}={self.chosen[kind]}" for kind in order if kind in kinds and kind in self.chosen]
         if "max-affected" in kinds and self.max_affected is not None:
             values.append(f"max-affected={self.max_affected}")
         return [("Preference-Applied", ", ".join(values))] if values else []
 
 
-def preferences(headers: list[str]) -> Preferences:
-    """Every Prefer header, split on commas; with handling=strict an unknown one is PGRST122."""
+def preferences(headers: list[str], timezones: frozenset = frozenset()) -> Preferences:
+    """Every Prefer header, split on commas; with handling=strict an unknown one is PGRST122.
+    timezone= counts when it names one of the database's time zones (pg_timezone_names)."""
     found = Preferences()
     for header in headers:
         for item in (part.strip() for part in header.split(",")):
@@ -54,6 +55,8 @@ def preferences(headers: list[str]) -> Preferences:
             if item in ACCEPTED:
                 if kind in KINDS:
                     found.chosen.setdefault(kind, value)
+            elif kind == "timezone" and value in timezones:
+                found.chosen.setdefault(kind, value)
             elif kind == "max-affected" and re.fullmatch(r"-?[0-9]+", value):
                 found.chosen.setdefault(kind, value)
             elif kind != "max-affected":

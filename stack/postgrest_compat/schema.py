@@ -224,6 +224,7 @@ class SchemaCache:
     tables: dict[tuple[str, str], Table] = field(default_factory=dict)
     functions: dict[tuple[str, str], list[Function]] = field(default_factory=dict)
     relationships: dict[tuple[str, str], list[Relationship]] = field(default_factory=dict)
+    timezones: frozenset = frozenset()  # pg_timezone_names, for Prefer: timezone
     # Query texts of plain calls (no select, filter, order or paging), built once per schema load
     calls: dict[tuple, object] = field(default_factory=dict)  # (query.Text, kind), or a plain read's Text
 
@@ -280,6 +281,8 @@ async def load(conn, schemas: tuple[str, ...]) -> SchemaCache:
         )
     cur = await conn.execute(FOREIGN_KEYS_SQL, [list(schemas), list(schemas)])
     cache.relationships = relationships(await cur.fetchall(), cache.tables)
+    cur = await conn.execute("select name from pg_timezone_names")
+    cache.timezones = frozenset(name for (name,) in await cur.fetchall())
     cur = await conn.execute(VIEW_COLUMNS_SQL, [list(schemas)])
     view_relationships(cache.relationships, await cur.fetchall(), cache.tables)
     cur = await conn.execute(FUNCTIONS_SQL, [list(schemas)])

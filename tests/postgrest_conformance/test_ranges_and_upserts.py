@@ -381,3 +381,15 @@ def test_csv_request_body(s):
         "details": None,
         "hint": None,
     }
+
+
+def test_timezone_preference(s):
+    """Preferences.hs: timezone= naming one of the database's zones is applied (timestamps shown in
+    it) and named in Preference-Applied; another name is not a preference (PGRST122 under strict)."""
+    r = s.get("/events?select=at", headers={"Prefer": "timezone=America/Los_Angeles"})
+    assert r.json() == [{"at": "2020-01-01T04:00:00-08:00"}]
+    assert r.headers["Preference-Applied"] == "timezone=America/Los_Angeles"
+    r = s.get("/events?select=at", headers={"Prefer": "timezone=Mars/Base"})
+    assert "Preference-Applied" not in r.headers
+    r = s.get("/events", headers={"Prefer": "handling=strict, timezone=Mars/Base"})
+    assert r.status_code == 400 and r.json()["details"] == "Invalid preferences: timezone=Mars/Base"
