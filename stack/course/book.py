@@ -70,8 +70,9 @@ def repository_file(target: str, base: Path) -> Path | None:
         return None
     for folder in (base, config.ROOT):
         path = (folder / target.split("#")[0]).resolve()
-        if path.is_file() and path.is_relative_to(config.ROOT) and ".env" not in path.name:
-            return path
+        generated = (config.BUILD_DIR, config.STATE_DIR, config.ROOT / "lab", config.ROOT / ".venv")
+        if path.is_file() and path.is_relative_to(config.ROOT) and not any(path.is_relative_to(g) for g in generated):
+            return path if ".env" not in path.name else None
     return None
 
 
