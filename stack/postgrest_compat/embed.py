@@ -48,9 +48,15 @@ def find(cache, origin: tuple[str, str], embed: Embed) -> schema.Relationship:
     """The one relationship `embed` names from `origin`, else PGRST200 / PGRST201."""
     target, hint = embed.target, embed.hint
     found = []
-    for rel in cache.relationships.get(origin, []):
+    relationships = cache.relationships.get(origin, [])
+    computed = [rel for rel in relationships if rel.function and rel.function[1] == target and hint is None]
+    if computed:  # a computed relationship overrides the foreign keys of the same name
+        relationships = computed[:1]
+    for rel in relationships:
         foreign_name = rel.foreign[1]
-        if rel.cardinality == "many-to-many":
+        if rel.function:
+            ok = target == rel.function[1] and hint is None
+        elif rel.cardinality == "many-to-many":
             ok = target == foreign_name and (hint is None or hint == rel.junction[1])
         elif rel.is_self:
             if hint is None:

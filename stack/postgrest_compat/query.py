@@ -662,11 +662,18 @@ class Tree:
         self.used.add(key_path)
         params = self.top.embedded.get(key_path, ReadParams())
         inner = self.build(child, item.items, params.filters, source, key_path)
-        conditions = [embed.join_condition(rel, source, parent)]
+        if rel.function:  # fn(parent row): the parent's row cast back to its table's type
+            origin = sql.SQL("{}(CAST(ROW({}.*) AS {}))").format(
+                sql.Identifier(*rel.function), parent, sql.Identifier(table.schema, table.name)
+            )
+            conditions = [sql.SQL("TRUE")]
+        else:
+            origin = sql.Identifier(*rel.foreign)
+            conditions = [embed.join_condition(rel, source, parent)]
         conditions += [condition(f, source, self.values) for f in inner.filters] + inner.conditions
         rows = sql.SQL("SELECT {cols} FROM {table} AS {src}{joins} WHERE {where}{rest}").format(
             cols=sql.SQL(", ").join(inner.columns),
-            table=sql.Identifier(*rel.foreign),
+            table=origin,
             src=source,
             joins=sql.Composed(inner.joins),
             where=sql.SQL(" AND ").join(conditions),
@@ -729,6 +736,14 @@ class Tree:
                     f"'{table.name}' and '{key}' do not form a many-to-one or one-to-one relationship",
                 )
             other = sql.Identifier("pgrst_order")
+            if rel.function:
+                return sql.SQL("(SELECT {} FROM {}(CAST(ROW({}.*) AS {})) AS {} LIMIT 1)").format(
+                    field_sql(other, found),
+                    sql.Identifier(*rel.function),
+                    qualifier,
+                    sql.Identifier(table.schema, table.name),
+                    other,
+                )
             return sql.SQL("(SELECT {} FROM {} AS {} WHERE {})").format(
                 field_sql(other, found),
                 sql.Identifier(*rel.foreign),

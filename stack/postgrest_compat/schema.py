@@ -29,7 +29,7 @@ select n.nspname, p.proname, p.oid::int, p.provolatile::text, p.proretset,
        p.pronargs, p.pronargdefaults, coalesce(p.proargnames, '{}'),
        coalesce(p.proargmodes::text[], '{}'),
        array(select format_type(x, null) from unnest(p.proargtypes) with ordinality u(x, i) order by i),
-       obj_description(p.oid, 'pg_proc')
+       obj_description(p.oid, 'pg_proc'), p.prorows
 from pg_proc p
 join pg_namespace n on n.oid = p.pronamespace
 join pg_type t on t.oid = p.prorettype
@@ -84,6 +84,7 @@ class Relationship:
     junction_source: list[tuple[str, str]] = field(default_factory=list)  # (junction column, table column)
     junction_target: list[tuple[str, str]] = field(default_factory=list)  # (junction column, foreign column)
     referencing: bool = False  # `table` holds the foreign key (many-to-one, or one-to-one from that side)
+    function: tuple[str, str] | None = None  # a computed relationship: this function of a `table` row
 
     @property
     def to_one(self) -> bool:
@@ -165,6 +166,23 @@ def view_relationships(found: dict, view_columns: list, tables: dict) -> None:
             )
 
 
+def computed_relationships(found: dict, functions: dict, tables: dict) -> None:
+    """A function taking one row of a table and returning rows of a table is a computed relationship
+    (v14.1 SchemaCache.hs allComputedRels), named by the function; ROWS 1 or no SETOF makes it to-one."""
+    for (schema, name), overloads in functions.items():
+        for function in overloads:
+            if len(function.params) != 1 or function.table_name not in tables:
+                continue
+            kind = function.params[0].type
+            origin = tuple(kind.split(".", 1)) if "." in kind else (schema, kind)
+            if origin not in tables:
+                continue
+            cardinality = "many-to-one" if function.one_row else "one-to-many"
+            found.setdefault(origin, []).append(
+                Relationship(origin, function.table_name, cardinality, name, [], function=(schema, name))
+            )
+
+
 @dataclass
 class Column:
     name: str
@@ -208,6 +226,7 @@ class Function:
     params: list[Param]
     description: str | None = None
     table_name: tuple[str, str] | None = None  # the table whose row type it returns
+    one_row: bool = True  # not SETOF, or ROWS 1: a computed relationship through it is to-one
 
     @property
     def single_unnamed(self) -> bool:
@@ -251,6 +270,7 @@ def _function(row) -> Function:
         argmodes,
         argtypes,
         description,
+        rows,
     ) = row
     params, position = [], 0
     modes = argmodes or ["i"] * len(argtypes)
@@ -264,7 +284,17 @@ def _function(row) -> Function:
     composite = bool(composite) or any(mode in ("o", "b") for mode in modes)
     table = tuple(rettype.split(".", 1)) if "." in rettype else (schema, rettype)
     return Function(
-        schema, name, oid, volatility == "v", retset, rettype, composite, params, description, table_name=table
+        schema,
+        name,
+        oid,
+        volatility == "v",
+        retset,
+        rettype,
+        composite,
+        params,
+        description,
+        table_name=table,
+        one_row=not retset or rows == 1,
     )
 
 
@@ -289,6 +319,7 @@ async def load(conn, schemas: tuple[str, ...]) -> SchemaCache:
     for row in await cur.fetchall():
         function = _function(row)
         cache.functions.setdefault((function.schema, function.name), []).append(function)
+    computed_relationships(cache.relationships, cache.functions, cache.tables)
     return cache
 
 

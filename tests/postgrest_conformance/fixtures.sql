@@ -119,6 +119,12 @@ insert into api.upsertable values (1, 'one', 'first'), (2, 'two', 'second');
 create table api.keyless (a int, b text);
 grant select on api.authors, api.books, api.tags, api.book_tags, api.biographies, api.duos to pgrst_conf_anon;
 grant select, insert, update, delete on api.upsertable, api.keyless, api.books, api.authors to pgrst_conf_anon;
+-- Computed fields and relationships (v14.1 ComputedRelsSpec; docs "Computed Fields")
+create function api.label(api.authors) returns text language sql stable as $$ select 'Author ' || $1.name $$;
+create function api.first_book(api.authors) returns setof api.books rows 1 language sql stable
+  as $$ select * from api.books where author_id = $1.id order by id limit 1 $$;
+create function api.written(api.authors) returns setof api.books language sql stable
+  as $$ select * from api.books where author_id = $1.id $$;
 create table api.events (id int primary key, at timestamptz);
 insert into api.events values (1, '2020-01-01 12:00:00+00');
 grant select on api.events to pgrst_conf_anon;

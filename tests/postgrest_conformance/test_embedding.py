@@ -211,3 +211,17 @@ def test_embedding_through_a_view(s):
     ]
     r = s.get("/authors?select=name,books_view(title)&id=eq.2")
     assert r.json() == [{"name": "Bob", "books_view": [{"title": "Gamma"}]}]
+
+
+def test_computed_fields_and_relationships(s):
+    """v14.1 docs "Computed Fields" and ComputedRelsSpec: a function of a row is a column (select,
+    filter, order) and, returning a table's rows, a relationship named by it (ROWS 1: to-one)."""
+    assert s.get("/authors?select=id,label&label=eq.Author Bob").json() == [{"id": 2, "label": "Author Bob"}]
+    r = s.get("/authors?select=name,written(title)&id=eq.1&written.order=id")
+    assert r.json() == [{"name": "Ann", "written": [{"title": "Alpha"}, {"title": "Beta"}]}]
+    r = s.get("/authors?select=name,first_book(title)&order=first_book(title).desc.nullslast")
+    assert r.json() == [
+        {"name": "Bob", "first_book": {"title": "Gamma"}},
+        {"name": "Ann", "first_book": {"title": "Alpha"}},
+        {"name": "Cid", "first_book": None},
+    ]
