@@ -15,7 +15,8 @@ NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.c
 
 .DEFAULT_GOAL := help
 .PHONY: help doctor setup wheelhouse secret caddy validate up migrate seed psql logs status recipe down reset \
-        tutorial test test-notebooks test-stack lab bench lint format
+        tutorial test test-notebooks test-stack lab bench lint format \
+        workshop hub test-hub test-binder bench-capacity
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -108,6 +109,36 @@ test-notebooks: setup  ## Only the chapters, under strict nbval (the stack must 
 
 test-stack: setup  ## Only tests/ (the stack must be up)
 	@$(VENV)/bin/pytest tests
+
+# A room on one server (workshop/README.md): the hub runs as root from this checkout; every learner reads
+# WORKSHOP_SHARED (wheels for their Python, the Caddy build), so their set-up takes seconds.
+WORKSHOP_SHARED ?= /srv/superstack-jwt
+LEARNER_PYTHON  ?= /usr/bin/python3
+LEARNER_VENV    := build/learner-venv
+
+workshop: secret caddy  ## For a room: JupyterHub, its proxy, and what every learner shares into WORKSHOP_SHARED
+	@$(VENV)/bin/uv pip install -q $(if $(OFFLINE),--offline $(OFFLINE)) --python $(PY) -r workshop/requirements.txt
+	@npm ci --silent --no-audit --no-fund --prefix workshop
+	@$(MAKE) --no-print-directory wheelhouse VENV=$(LEARNER_VENV) PYTHON=$(LEARNER_PYTHON) WHEELHOUSE=$(WORKSHOP_SHARED)/wheelhouse
+	@$(LEARNER_VENV)/bin/pip download -q --disable-pip-version-check --only-binary=:all: -d $(WORKSHOP_SHARED)/wheelhouse -r workshop/requirements.txt
+	@$(PY) -m stack.workshop.hub $(WORKSHOP_SHARED)
+
+hub: workshop  ## Run JupyterHub for the room (as root; settings: workshop/jupyterhub_config.py)
+	@WORKSHOP_SHARED=$(WORKSHOP_SHARED) $(VENV)/bin/jupyterhub -f workshop/jupyterhub_config.py
+
+# In /tmp, not in this checkout: learners must reach it, and a checkout may sit in /root.
+ROOM_SHARED := /tmp/superstack-jwt-room
+
+test-hub:  ## The room test: a real hub, four learners, chapters 00-08 in each at once (root)
+	@$(MAKE) --no-print-directory workshop WORKSHOP_SHARED=$(ROOM_SHARED)
+	@WORKSHOP_SHARED=$(ROOM_SHARED) $(VENV)/bin/pytest -s -p no:randomly tests/test_hub.py
+
+bench-capacity:  ## How many learners this server holds: a real hub, rounds of chapters 00-08 at once (root)
+	@$(MAKE) --no-print-directory workshop WORKSHOP_SHARED=$(ROOM_SHARED)
+	@WORKSHOP_SHARED=$(ROOM_SHARED) $(PY) -m bench.capacity
+
+test-binder: setup  ## Binder checked without Docker: repo2docker's steps as a fresh user jovyan, then chapters 00-08 (root)
+	@BINDER_EMULATION=1 LEARNER_PYTHON=$(LEARNER_PYTHON) $(VENV)/bin/pytest -s -p no:randomly tests/test_binder.py
 
 bench: setup  ## Benchmarks of the running stack (start it with make up)
 	@$(PY) -m bench

@@ -1,0 +1,249 @@
+"""A real JupyterHub and its proxy on loopback, for the room test and the capacity benchmark.
+
+In PostgREST's test/io shape: `run(env=...)` yields one Hub; however the caller ends, every learner's
+server is stopped through the hub (so the post-stop hook stops their stacks), then the hub itself.
+Learners' kernels are driven through their Jupyter server's kernel API (REST plus its websocket).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import pwd
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import websocket_connect
+
+from ..errors import StackError
+from ..services.processes import free_ports
+from . import hub
+
+CONFIG_FILE = hub.WORKSHOP_DIR / "jupyterhub_config.py"
+CHAPTERS = [f"{number:02d}-" for number in range(9)]  # 00-08: the page's steps, end to end
+
+# What a learner's kernel runs: chapters 00-08 with nbclient, in their own server, as `make tutorial` does.
+RUN_CHAPTERS = f"""
+import json, time
+from stack.course import site
+results = {{}}
+for path in site.chapters({CHAPTERS!r}):
+    started = time.monotonic()
+    _, failure = site.execute(path)
+    results[path.stem] = [failure is None, round(time.monotonic() - started, 1), (failure or "")[-2000:]]
+print(json.dumps(results))
+"""
+
+
+def last_json(output: str) -> dict:
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def new_learner_names(count: int) -> list[str]:
+    """Names no account on this machine has yet (the hub creates the accounts)."""
+    suffix = secrets.token_hex(2)
+    return [f"learner{number}x{suffix}" for number in range(1, count + 1)]
+
+
+def remove_learners(names: list[str]) -> None:
+    """Delete the accounts (and homes) of learners this harness created, and nothing else."""
+    for name in names:
+        try:
+            uid = pwd.getpwnam(name).pw_uid
+        except KeyError:
+            continue
+        subprocess.run(["pkill", "-KILL", "-U", str(uid)], check=False)
+        subprocess.run(["userdel", "--remove", name], check=False, capture_output=True)
+
+
+async def run_everywhere(kernels: dict[str, Kernel], code: dict[str, str], timeout: float) -> dict[str, str]:
+    """Each learner's code in their own kernel, all at the same time; their outputs by name."""
+    outputs = await asyncio.gather(*(kernels[name].run(code[name], timeout) for name in code))
+    return dict(zip(code, outputs, strict=True))
+
+
+@dataclass
+class Hub:
+    process: subprocess.Popen
+    url: str
+    token: str
+    log: Path
+    learners: list[str] = field(default_factory=list)
+
+    def api(self, method: str, path: str, **options) -> requests.Response:
+        headers = {"Authorization": f"token {self.token}"}
+        return requests.request(method, f"{self.url}/hub/api{path}", headers=headers, timeout=30, **options)
+
+    def add_learner(self, name: str) -> None:
+        """As a teacher on the admin page: the hub creates the Unix account too."""
+        response = self.api("POST", f"/users/{name}")
+        if response.status_code not in (201, 409):
+            raise StackError(
+                f"the hub refused to add {name}: {response.status_code} {response.text}", f"read {self.log}"
+            )
+        self.learners.append(name)
+
+    def spawn(self, name: str) -> None:
+        response = self.api("POST", f"/users/{name}/server")
+        if response.status_code not in (201, 202, 400):  # 400: already running
+            raise StackError(f"spawning {name}'s server: {response.status_code} {response.text}", f"read {self.log}")
+
+    def server(self, name: str) -> dict | None:
+        return self.api("GET", f"/users/{name}").json().get("servers", {}).get("")
+
+    def wait_ready(self, name: str, timeout: float) -> float:
+        """Seconds until the learner's server (and so their stack) is up."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            server = self.server(name)
+            if server and server.get("ready"):
+                return time.monotonic() - started
+            if server is None and time.monotonic() - started > 5:
+                raise StackError(f"{name}'s server stopped while starting.", f"read {self.log}")
+            time.sleep(0.5)
+        raise StackError(f"{name}'s server was not ready within {timeout:.0f} s.", f"read {self.log}")
+
+    def stop_server(self, name: str, timeout: float = 120) -> None:
+        self.api("DELETE", f"/users/{name}/server")
+        deadline = time.monotonic() + timeout
+        while self.server(name) is not None:
+            if time.monotonic() > deadline:
+                raise StackError(f"{name}'s server did not stop within {timeout:.0f} s.", f"read {self.log}")
+            time.sleep(0.5)
+
+    def server_api(self, name: str, method: str, path: str) -> requests.Response:
+        """The learner's own Jupyter server's REST API, through the proxy, as JupyterLab calls it."""
+        headers = {"Authorization": f"token {self.token}"}
+        return requests.request(method, f"{self.url}/user/{name}/api{path}", headers=headers, timeout=60)
+
+    def kernel(self, name: str) -> Kernel:
+        return Kernel(self, name)
+
+
+class Kernel:
+    """A kernel in a learner's own Jupyter server, driven as JupyterLab drives it."""
+
+    def __init__(self, room: Hub, name: str):
+        self.room, self.name = room, name
+        self.base = f"{room.url}/user/{name}/api/kernels"
+        headers = {"Authorization": f"token {room.token}"}
+        response = requests.post(self.base, headers=headers, json={"name": "python3"}, timeout=60)
+        response.raise_for_status()
+        self.id = response.json()["id"]
+        self.headers = headers
+
+    async def run(self, code: str, timeout: float) -> str:
+        """Execute `code`; its printed output. A cell that raises is an error naming the learner."""
+        url = f"{self.base.replace('http', 'ws', 1)}/{self.id}/channels"
+        connection = await websocket_connect(HTTPRequest(url, headers=self.headers, connect_timeout=60))
+        message_id = uuid.uuid4().hex
+        header = {"msg_id": message_id, "msg_type": "execute_request", "username": self.name, "session": uuid.uuid4().hex, "version": "5.3"}  # fmt: skip
+        request = {"code": code, "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False}
+        connection.write_message(json.dumps({"header": header, "parent_header": {}, "metadata": {}, "content": request, "channel": "shell"}))  # fmt: skip
+        output, error, idle = [], None, False
+        deadline = time.monotonic() + timeout
+        try:
+            while not idle:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise StackError(
+                        f"{self.name}'s kernel did not finish within {timeout:.0f} s.", "read the hub's log"
+                    )
+                raw = await asyncio.wait_for(connection.read_message(), remaining)
+                if raw is None:
+                    raise StackError(f"{self.name}'s kernel connection closed.", "read the hub's log")
+                message = json.loads(raw)
+                if message.get("parent_header", {}).get("msg_id") != message_id:
+                    continue
+                kind, content = message["header"]["msg_type"], message["content"]
+                if kind == "stream":
+                    output.append(content["text"])
+                elif kind == "error":
+                    error = "\n".join(content.get("traceback", [])) or content.get("evalue", "")
+                elif kind == "status" and content.get("execution_state") == "idle":
+                    idle = True
+        finally:
+            connection.close()
+        if error:
+            raise StackError(f"{self.name}'s kernel raised:\n{error}\n{''.join(output)}", "read the output above")
+        return "".join(output)
+
+    def shutdown(self) -> None:
+        with contextlib.suppress(requests.RequestException):
+            requests.delete(f"{self.base}/{self.id}", headers=self.headers, timeout=30)
+
+
+def jupyterhub_command() -> list[str]:
+    return [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(CONFIG_FILE)]
+
+
+@contextlib.contextmanager
+def run(env: dict[str, str], state: Path, timeout: float = 120):
+    """JupyterHub with workshop/jupyterhub_config.py on free loopback ports; `env` adds settings
+    (WORKSHOP_SHARED at least). Yields a Hub once its API answers."""
+    if os.geteuid() != 0:
+        raise StackError(
+            "JupyterHub's local spawner runs each learner as their Unix user: it needs root.", "run as root"
+        )
+    if not hub.PROXY.exists():
+        raise StackError("configurable-http-proxy is not installed.", "run `make workshop`")
+    state.mkdir(parents=True, exist_ok=True)
+    public, hub_port, proxy_api = free_ports(3)
+    token = secrets.token_hex(32)
+    url = f"http://127.0.0.1:{public}"
+    environment = {
+        **os.environ,
+        **env,
+        "WORKSHOP_URL": url,
+        "WORKSHOP_HUB_PORT": str(hub_port),
+        "WORKSHOP_PROXY_API_PORT": str(proxy_api),
+        "WORKSHOP_API_TOKEN": token,
+        "WORKSHOP_HUB_STATE": str(state),
+    }
+    log = state / "jupyterhub.log"
+    with open(log, "ab") as output:
+        process = subprocess.Popen(
+            jupyterhub_command(), cwd=state, env=environment, stdout=output, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    room = Hub(process, url, token, log)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise StackError(f"JupyterHub exited with {process.returncode} while starting.", f"read {log}")
+            with contextlib.suppress(requests.RequestException):
+                if room.api("GET", "/").status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise StackError(f"JupyterHub did not answer within {timeout:.0f} s.", f"read {log}")
+            time.sleep(0.5)
+        yield room
+    finally:
+        for name in room.learners:
+            with contextlib.suppress(Exception):
+                room.stop_server(name)
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM: the hub stops its proxy and services; then the whole process group, to be sure."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
