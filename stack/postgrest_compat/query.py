@@ -348,7 +348,12 @@ def parse_select(text: str) -> list | None:
 
     if text.strip() == "*":
         return None
-    return items_of(text)
+    try:
+        return items_of(text)
+    except RecursionError:  # embeds nested thousands deep: a 400, never a 500
+        raise errors.query_param_error(
+            f'"failed to parse select parameter ({text[:64]}...)"', "The select is nested too deeply"
+        ) from None
 
 
 def parse_order(text: str) -> list[tuple]:

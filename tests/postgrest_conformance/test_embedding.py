@@ -225,3 +225,11 @@ def test_computed_fields_and_relationships(s):
         {"name": "Ann", "first_book": {"title": "Alpha"}},
         {"name": "Cid", "first_book": None},
     ]
+
+
+def test_deeply_nested_select_is_a_400(s):
+    """Not from PostgREST (its parser has no depth limit): nesting deeper than Python recurses must
+    still be PostgREST's 400 PGRST100, not a 500."""
+    r = s.get("/authors?select=" + "books(" * 1500 + "id" + ")" * 1500)
+    assert r.status_code == 400
+    assert r.json()["code"] == "PGRST100"
