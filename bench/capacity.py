@@ -17,6 +17,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     names = room.new_learner_names(options.max_learners)
     report: dict = {"cores": os.cpu_count(), "memory_bytes": total_memory(), "factor": FACTOR, "rounds": []}
     try:
-        with room.run(env={"WORKSHOP_SHARED": options.shared}, state=config.BUILD_DIR / "capacity-hub") as hub:
+        with room.run(env={"WORKSHOP_SHARED": options.shared}, state=Path(tempfile.mkdtemp(prefix="capacity-hub-"))) as hub:
             for name in names:
                 hub.add_learner(name)
             for name in names:
