@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     names = room.new_learner_names(options.max_learners)
     report: dict = {"cores": os.cpu_count(), "memory_bytes": total_memory(), "factor": FACTOR, "rounds": []}
     try:
-        with room.run(env={"WORKSHOP_SHARED": options.shared}, state=Path(tempfile.mkdtemp(prefix="capacity-hub-"))) as hub:
+        with room.run(
+            env={"WORKSHOP_SHARED": options.shared}, state=Path(tempfile.mkdtemp(prefix="capacity-hub-"))
+        ) as hub:
             for name in names:
                 hub.add_learner(name)
             for name in names:
