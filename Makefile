@@ -116,12 +116,18 @@ WORKSHOP_SHARED ?= /srv/superstack-jwt
 LEARNER_PYTHON  ?= /usr/bin/python3
 LEARNER_VENV    := build/learner-venv
 
+ifeq ($(COMPOSE),)
 workshop: secret caddy  ## For a room: JupyterHub, its proxy, and what every learner shares into WORKSHOP_SHARED
 	@$(VENV)/bin/uv pip install -q $(if $(OFFLINE),--offline $(OFFLINE)) --python $(PY) -r workshop/requirements.txt
 	@npm ci --silent --no-audit --no-fund --prefix workshop
 	@$(MAKE) --no-print-directory wheelhouse VENV=$(LEARNER_VENV) PYTHON=$(LEARNER_PYTHON) WHEELHOUSE=$(WORKSHOP_SHARED)/wheelhouse
 	@$(LEARNER_VENV)/bin/pip download -q --disable-pip-version-check --only-binary=:all: -d $(WORKSHOP_SHARED)/wheelhouse -r workshop/requirements.txt
 	@$(PY) -m stack.workshop.hub $(WORKSHOP_SHARED)
+else
+workshop:
+	@echo "error: a workshop server runs each learner's stack natively, not with Docker Compose" >&2
+	@echo "  fix: remove STACK_MODE=compose from .env (or the environment), then make workshop again" >&2; exit 1
+endif
 
 hub: workshop  ## Run JupyterHub for the room (as root; settings: workshop/jupyterhub_config.py)
 	@WORKSHOP_SHARED=$(WORKSHOP_SHARED) $(VENV)/bin/jupyterhub -f workshop/jupyterhub_config.py

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             for name in names:
                 hub.spawn(name)
             report["spawn_seconds"] = max(hub.wait_ready(name, timeout=1800) for name in names)
-            uids = {name: memory.pwd_uid(name) for name in names}
+            uids = {name: memory.uid_of(name) for name in names}
             kernels = {name: hub.kernel(name) for name in names}
             with memory.Sampler(uids) as idle:
                 time.sleep(5)

@@ -10,7 +10,6 @@ while the .env that claimed it still exists.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import tempfile
@@ -41,6 +40,19 @@ def _open_shared(path: Path) -> int:
     return descriptor
 
 
+def _lock(shared) -> None:
+    """An exclusive lock on the open claims file until it is closed (Unix; Windows locks its first byte)."""
+    try:
+        import fcntl
+    except ImportError:
+        import msvcrt
+
+        shared.seek(0)
+        msvcrt.locking(shared.fileno(), msvcrt.LK_LOCK, 1)
+        return
+    fcntl.flock(shared, fcntl.LOCK_EX)
+
+
 def _still_claimed(claim: dict) -> bool:
     """A claim lapses when its .env is gone; when that cannot be told (another user's private
     home folder), it holds."""
@@ -67,7 +79,7 @@ def choose(defaults: dict[str, int], env_file: Path, claims_file: Path | None = 
     """A free, unclaimed port for each setting (its default when possible), claimed for env_file."""
     descriptor = _open_shared(claims_file or CLAIMS_FILE)
     with os.fdopen(descriptor, "r+") as shared:
-        fcntl.flock(shared, fcntl.LOCK_EX)  # two `make secret` at once must not pick the same ports
+        _lock(shared)  # two `make secret` at once must not pick the same ports
         try:
             claims = json.loads(shared.read() or "[]")
         except ValueError:

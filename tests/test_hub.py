@@ -138,3 +138,27 @@ def test_a_room_of_four_learners(tmp_path):
         f"peak while running {memory.mib(min(running.peak.values()))}-{memory.mib(max(running.peak.values()))} MiB"
     )
     assert seconds < BOUND
+
+
+def test_an_idle_learner_is_culled_and_their_stack_stopped(tmp_path):
+    """jupyterhub-idle-culler, as configured, with a 30 s limit: the idle server goes, its stack with it."""
+    names = room.new_learner_names(1)
+    try:
+        with room.run(
+            env={"WORKSHOP_SHARED": str(SHARED), "WORKSHOP_IDLE_MINUTES": "0.5"}, state=tmp_path / "hub"
+        ) as hub:
+            hub.add_learner(names[0])
+            hub.spawn(names[0])
+            hub.wait_ready(names[0], timeout=900)
+            uid = pwd.getpwnam(names[0]).pw_uid
+            assert any("postgres" in command for command in memory.processes_of(uid))  # their stack runs
+            deadline = time.monotonic() + 240
+            while hub.server(names[0]) is not None and time.monotonic() < deadline:
+                time.sleep(2)
+            assert hub.server(names[0]) is None, "the idle culler did not stop the server"
+            culled = f"DELETE /hub/api/users/{names[0]}/server (idle-culler@" in hub.log.read_text()
+            while memory.processes_of(uid) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert culled and not memory.processes_of(uid), memory.processes_of(uid)
+    finally:
+        room.remove_learners(names)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import pwd
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,6 +20,12 @@ START_SCRIPT = WORKSHOP_DIR / "start-learner"
 COURSE = "course"  # the learner's copy, in their home folder
 # Never copied into a learner's copy: this machine's own state, secrets and builds.
 LOCAL_ONLY = {".venv", ".state", ".env", "build", "wheelhouse", "node_modules", ".git"}
+
+
+def unix_account(name: str):
+    import pwd  # Unix only, like the workshop server
+
+    return pwd.getpwnam(name)
 
 
 def course_files(source: Path = config.ROOT) -> list[Path]:
@@ -52,7 +57,7 @@ def course_files(source: Path = config.ROOT) -> list[Path]:
 
 def give_course(username: str, source: Path = config.ROOT) -> Path:
     """A learner's own copy of the course in their home (kept across spawns: their work stays)."""
-    account = pwd.getpwnam(username)
+    account = unix_account(username)
     home = Path(account.pw_dir)
     home.chmod(0o700)  # learners share the machine, not their files
     target = home / COURSE
@@ -79,7 +84,7 @@ async def post_stop_hook(spawner) -> None:
 
 
 async def stop_stack(username: str, command: str = "down") -> int:
-    course = Path(pwd.getpwnam(username).pw_dir) / COURSE
+    course = Path(unix_account(username).pw_dir) / COURSE
     if not (course / ".venv" / "bin" / "python").exists():
         return 0
     process = await asyncio.create_subprocess_exec(

@@ -1,57 +1,44 @@
 """How much memory each learner's processes hold (their PostgreSQL, PostgREST, Caddy, Jupyter server
-and kernels), read from Linux's /proc as root. PSS counts a page shared by n processes as 1/n in each,
-so learners' figures add up to what the machine really spends on them."""
+and kernels), as root, through psutil. PSS counts a page shared by n processes as 1/n in each, so
+learners' figures add up to what the machine really spends on them."""
 
 from __future__ import annotations
 
 import contextlib
-import pwd
 import threading
-from pathlib import Path
 
+import psutil
 
-def _uid(pid_dir: Path) -> int | None:
-    for line in (pid_dir / "status").read_text().splitlines():
-        if line.startswith("Uid:"):
-            return int(line.split()[1])
-    return None
-
-
-def _pids() -> list[Path]:
-    return [entry for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+GONE = (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess)
 
 
 def processes_of(uid: int) -> list[str]:
     """The command lines of the processes running as `uid`."""
     found = []
-    for pid_dir in _pids():
-        with contextlib.suppress(OSError, ValueError):
-            if _uid(pid_dir) == uid:
-                found.append((pid_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip())
+    for process in psutil.process_iter(["uids", "cmdline"]):
+        with contextlib.suppress(*GONE):
+            if process.info["uids"] and process.info["uids"].real == uid:
+                found.append(" ".join(process.info["cmdline"] or []))
     return found
 
 
 def processes_running(fragment: str) -> list[str]:
     found = []
-    for pid_dir in _pids():
-        with contextlib.suppress(OSError):
-            command = (pid_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            if fragment in command:
-                found.append(command.strip())
+    for process in psutil.process_iter(["cmdline"]):
+        command = " ".join(process.info["cmdline"] or [])
+        if fragment in command:
+            found.append(command)
     return found
 
 
 def pss_by_uid(uids: set[int]) -> dict[int, int]:
     """Bytes of PSS per uid, summed over that uid's processes."""
     totals = dict.fromkeys(uids, 0)
-    for pid_dir in _pids():
-        with contextlib.suppress(OSError, ValueError):
-            uid = _uid(pid_dir)
+    for process in psutil.process_iter(["uids"]):
+        with contextlib.suppress(*GONE):
+            uid = process.info["uids"].real if process.info["uids"] else None
             if uid in totals:
-                for line in (pid_dir / "smaps_rollup").read_text().splitlines():
-                    if line.startswith("Pss:"):
-                        totals[uid] += int(line.split()[1]) * 1024
-                        break
+                totals[uid] += process.memory_full_info().pss
     return totals
 
 
@@ -81,9 +68,11 @@ class Sampler:
         self._thread.join()
 
 
+def uid_of(name: str) -> int:
+    import pwd  # Unix only, like the workshop server
+
+    return pwd.getpwnam(name).pw_uid
+
+
 def mib(size: int) -> int:
     return round(size / 2**20)
-
-
-def pwd_uid(name: str) -> int:
-    return pwd.getpwnam(name).pw_uid

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import os
-import pwd
 import secrets
 import signal
 import subprocess
@@ -27,7 +26,7 @@ from tornado.websocket import websocket_connect
 
 from ..errors import StackError
 from ..services.processes import free_ports
-from . import hub
+from . import hub, memory
 
 CONFIG_FILE = hub.WORKSHOP_DIR / "jupyterhub_config.py"
 CHAPTERS = [f"{number:02d}-" for number in range(9)]  # 00-08: the page's steps, end to end
@@ -59,7 +58,7 @@ def remove_learners(names: list[str]) -> None:
     """Delete the accounts (and homes) of learners this harness created, and nothing else."""
     for name in names:
         try:
-            uid = pwd.getpwnam(name).pw_uid
+            uid = memory.uid_of(name)
         except KeyError:
             continue
         subprocess.run(["pkill", "-KILL", "-U", str(uid)], check=False)
