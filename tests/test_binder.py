@@ -104,5 +104,4 @@ def test_binder_starts_the_course_as_jovyan(tmp_path):
         as_jovyan(".venv/bin/python -m stack down", env_prefix, 120)
         shutil.rmtree(env_prefix, ignore_errors=True)
         if created:
-            subprocess.run(["pkill", "-KILL", "-u", USER], check=False)
-            subprocess.run(["userdel", "--remove", USER], check=False, capture_output=True)
+            room.remove_learners([USER])  # the same careful removal as the hub test's learners

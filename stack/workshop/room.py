@@ -62,7 +62,14 @@ def remove_learners(names: list[str]) -> None:
         except KeyError:
             continue
         subprocess.run(["pkill", "-KILL", "-U", str(uid)], check=False)
-        subprocess.run(["userdel", "--remove", name], check=False, capture_output=True)
+        deadline = time.monotonic() + 30
+        while memory.processes_of(uid) and time.monotonic() < deadline:  # userdel refuses a user still running
+            time.sleep(0.2)
+        removed = subprocess.run(["userdel", "--remove", name], capture_output=True, text=True)
+        if removed.returncode not in (0, 12):  # 12: the home folder was already gone
+            raise StackError(
+                f"could not remove the test learner {name}: {removed.stderr.strip()}", f"userdel --remove {name}"
+            )
 
 
 async def run_everywhere(kernels: dict[str, Kernel], code: dict[str, str], timeout: float) -> dict[str, str]:
