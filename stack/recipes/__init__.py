@@ -5,9 +5,11 @@ after it call use("hardened"). Switching is idempotent and works in both directi
 every chapter reruns on its own.
 
 A recipe has two halves, each read from the running stack, never remembered here:
-- the database: migrations/hardening/up.sql or down.sql, run like a migration (psql with
-  ON_ERROR_STOP, $VAR substitution) but not recorded as one; up.sql marks the auth schema
-  with a comment, down.sql removes it;
+- the database: migrations/hardening/up.sql then each up.d/*.sql in name order, or each
+  down.d/*.sql in reverse name order then down.sql, run like migrations (psql with
+  ON_ERROR_STOP, $VAR substitution) but not recorded as such; up.sql marks the auth schema
+  with a comment, down.sql removes it. A chapter that adds a fix to the hardened recipe adds
+  its own pair, up.d/NN-name.sql and down.d/NN-name.sql;
 - the gateway: stack/caddy/Caddyfile.hardened or the page's Caddyfile, loaded into the
   running Caddy; the hardened one sets `vars recipe hardened`, visible in Caddy's config.
 `make up` always starts Caddy with the page's Caddyfile, so after a Caddy restart use()
@@ -88,13 +90,22 @@ def current() -> str:
     return database if database == gateway else "mixed"
 
 
+def sql_files(recipe: str) -> list[Path]:
+    """The files that bring the database to ``recipe``, in the order they run."""
+    if recipe == "hardened":
+        return [SQL["hardened"], *sorted((HARDENING_DIR / "up.d").glob("*.sql"))]
+    return [*sorted((HARDENING_DIR / "down.d").glob("*.sql"), reverse=True), SQL["page"]]
+
+
 def apply_sql(recipe: str) -> None:
-    path = SQL[recipe]
     variables = config.compose_services()["postgres"]["environment"]
-    sql = path.read_text().replace(PAGE_FUNCTIONS, page_functions())
-    result = db.psql("-v", "ON_ERROR_STOP=1", "-q", "-f", "-", input=migrate.substitute(sql, variables), check=False)
-    if result.returncode != 0:
-        raise migrate.failure(migrate.label(path), result.stderr)
+    for path in sql_files(recipe):
+        sql = path.read_text().replace(PAGE_FUNCTIONS, page_functions())
+        result = db.psql(
+            "-v", "ON_ERROR_STOP=1", "-q", "-f", "-", input=migrate.substitute(sql, variables), check=False
+        )
+        if result.returncode != 0:
+            raise migrate.failure(migrate.label(path), result.stderr)
 
 
 def wait_for_schema_cache(recipe: str, timeout: float = 5) -> None:
