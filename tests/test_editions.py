@@ -23,6 +23,11 @@ WRONG = {
         ("password = crypt(%(password)s, password)", "password = %(password)s"),
     ],
     "05": [
+        ('headers={"Content-Profile": "auth"},', "headers={},"),  # PostgREST looks in public
+        ('json={"user_": username, "pass": password}', 'json={"username": username, "password": password}'),
+        ('algorithms=["HS256"])', 'algorithms=["HS256"], options={"verify_signature": False})'),
+    ],
+    "05.2": [
         ("base64.urlsafe_b64decode(", "base64.b64decode("),  # the standard alphabet
         ('segment + "=" * (-len(segment) % 4)', "segment"),  # no padding
     ],
@@ -55,7 +60,8 @@ GIVEAWAY = {
     "02": ["True", "False"],
     "03": ["logout", "refresh_token"],
     "04": ["crypt(%(password)s", "crypt(candidate"],
-    "05": ["urlsafe_b64decode"],
+    "05": ["Content-Profile", "user_", "verify_signature", "HS256"],
+    "05.2": ["urlsafe_b64decode"],
     "07": ["{'access_token'", "{'refresh_token'"],
     "08": ["204", "200", "{'refresh_token'}"],
     "09": ["it was"],
@@ -64,18 +70,29 @@ GIVEAWAY = {
 }
 
 
+def key(chapter: str, index: int) -> str:
+    """A chapter's first exercise is "07", its second "07.2", and so on."""
+    return chapter if index == 0 else f"{chapter}.{index + 1}"
+
+
 def test_every_exercise_is_covered():
-    tagged = {path.name[:2] for path in site.chapters() if editions.exercises(nbformat.read(path, as_version=4))}
+    tagged = {
+        key(path.name[:2], index)
+        for path in site.chapters()
+        for index, _ in enumerate(editions.exercises(nbformat.read(path, as_version=4)))
+    }
     assert tagged == set(WRONG)
 
 
 @pytest.mark.parametrize("number", sorted(WRONG))
 def test_exercise(page_stack, number):
-    [path] = site.chapters([f"{number}-"])
-    if number == "14" and not browser.available():
+    chapter, _, nth = number.partition(".")
+    index = int(nth) - 1 if nth else 0
+    [path] = site.chapters([f"{chapter}-"])
+    if chapter == "14" and not browser.available():
         pytest.skip(browser.missing())
     notebook = nbformat.read(path, as_version=4)
-    [exercise] = editions.exercises(notebook)
+    exercise = editions.exercises(notebook)[index]
     solution = notebook.cells[exercise.solution].source
     stub = editions.learner(notebook).cells[exercise.solution].source
     assert stub != solution
@@ -84,7 +101,7 @@ def test_exercise(page_stack, number):
         assert said in solution, f"the wrong answer no longer edits the solution: {said!r}"
         wrong.append(solution.replace(said, instead))
 
-    on_stub, on_solution, *on_wrong = editions.attempt(path, [stub, solution, *wrong])
+    on_stub, on_solution, *on_wrong = editions.attempt(path, [stub, solution, *wrong], exercise=index)
 
     assert on_solution is None
     assert on_stub is not None and on_stub.startswith("AssertionError: ") and len(on_stub) > 30, on_stub
