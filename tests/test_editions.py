@@ -32,10 +32,18 @@ WRONG = {
         ('segment + "=" * (-len(segment) % 4)', "segment"),  # no padding
     ],
     "06": [
-        ("tokens.make(exp=int(time.time()) - 5)", "tokens.make()"),
-        ("tokens.make(exp=int(time.time()) - 5)", "tokens.make(exp=int(time.time()) - 60)"),
+        ('"exp": int(time.time()) - 5', '"exp": int(time.time()) - 60'),  # beyond PostgREST's leeway too
+        ('"exp": int(time.time()) - 5', '"exp": int(time.time()) + 60'),  # both accept it
+        ("tokens.secret_key(), algorithm", 'b"another key of exactly 32 bytes!", algorithm'),  # both refuse it
     ],
-    "07": [('"POST /rpc/logout": {"access_token"}', '"POST /rpc/logout": {"access_token", "refresh_token"}')],
+    "07": [
+        (  # a plain prefix test: /rpc/refresh_tokens would get the refresh token
+            'path == cookie.path or (\n            path.startswith(cookie.path) and (cookie.path.endswith("/") or path[len(cookie.path)] == "/")\n        )',
+            "path.startswith(cookie.path)",
+        ),
+        ('headers={"Content-Profile": "auth"},', "headers={},"),
+        ('cookies=cookies_for(jar, "/rpc/refresh_token")', 'cookies={"refresh_token": jar["refresh_token"]}'),
+    ],
     "08": [('"jar after logout": {"refresh_token"}', '"jar after logout": set()')],
     "09": [
         ('if not response.content and "WWW-Authenticate" not in response.headers:', "if response.status_code == 401:")
@@ -62,7 +70,7 @@ GIVEAWAY = {
     "04": ["crypt(%(password)s", "crypt(candidate"],
     "05": ["Content-Profile", "user_", "verify_signature", "HS256"],
     "05.2": ["urlsafe_b64decode"],
-    "07": ["{'access_token'", "{'refresh_token'"],
+    "07": ["startswith", "Content-Profile", "endswith"],
     "08": ["204", "200", "{'refresh_token'}"],
     "09": ["it was"],
     "10": ["3", "True", "False"],
