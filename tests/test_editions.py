@@ -44,9 +44,21 @@ WRONG = {
         ('headers={"Content-Profile": "auth"},', "headers={},"),
         ('cookies=cookies_for(jar, "/rpc/refresh_token")', 'cookies={"refresh_token": jar["refresh_token"]}'),
     ],
-    "08": [('"jar after logout": {"refresh_token"}', '"jar after logout": set()')],
+    "08": [
+        (
+            'session.post(http.gateway("/rpc/logout"), headers={"Content-Profile": "auth"}',
+            'session.post(http.gateway("/rpc/logout"), headers={}',
+        ),
+        ('"refresh": session.post(', '"refresh": requests.post('),  # a request without the session's jar
+        ('cookies={"access_token": copied_access_token}, ', ""),
+    ],
     "09": [
-        ('if not response.content and "WWW-Authenticate" not in response.headers:', "if response.status_code == 401:")
+        ('if not response.content and "WWW-Authenticate" not in response.headers:', "if response.status_code == 401:"),
+        (  # the course's helper is the answer: the check must not accept it
+            'if not response.content and "WWW-Authenticate" not in response.headers:\n        return "Caddy"\n    return "PostgREST"',
+            "return http.refused_by(response)",
+        ),
+        ('if not response.content and "WWW-Authenticate" not in response.headers:', "if response.json() is None:"),
     ],
     "10": [
         ("revoked_rows_after_reuse = 3", "revoked_rows_after_reuse = 1"),
@@ -71,7 +83,7 @@ GIVEAWAY = {
     "05": ["Content-Profile", "user_", "verify_signature", "HS256"],
     "05.2": ["urlsafe_b64decode"],
     "07": ["startswith", "Content-Profile", "endswith"],
-    "08": ["204", "200", "{'refresh_token'}"],
+    "08": ["204", "200", "Content-Profile", "refresh_token cookie"],
     "09": ["it was"],
     "10": ["3", "True", "False"],
     "14": ["/rpc/refresh_token"],
