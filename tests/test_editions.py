@@ -65,8 +65,9 @@ WRONG = {
         ("r3_still_works = False", "r3_still_works = True"),
     ],
     "14": [
-        ('answer = {"refresh_token": "/rpc/refresh_token"}', 'answer = {"refresh_token": "/"}'),
-        ('answer = {"refresh_token": "/rpc/refresh_token"}', "answer = {}"),
+        ("'Content-Profile': 'auth'", "'Accept': 'application/json'"),  # PostgREST looks in public: 404
+        ("credentials: 'same-origin'", "credentials: 'omit'"),  # the browser keeps no cookie of the answer
+        ("{user_: 'demo', pass: 'demo'}", "{username: 'demo', password: 'demo'}"),
     ],
     "15": [
         ("ms_at_cost_4 * 2 ** (cost + 1 - 4) <= budget_ms", "ms_at_cost_4 * 2 ** (cost - 4) <= budget_ms"),
@@ -86,7 +87,7 @@ GIVEAWAY = {
     "08": ["204", "200", "Content-Profile", "refresh_token cookie"],
     "09": ["it was"],
     "10": ["3", "True", "False"],
-    "14": ["/rpc/refresh_token"],
+    "14": ["Content-Profile", "user_", "/rpc/login", "same-origin"],
 }
 
 

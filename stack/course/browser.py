@@ -182,6 +182,14 @@ class Browser:
         form sends to the gateway's /rest/task; the step's status is the gateway's answer."""
         return self._run(self._visit_elsewhere, name, url)
 
+    def open(self, path: str) -> None:
+        """Navigate to a path on the gateway and wait for its script to settle, with no screenshot."""
+        self._run(self._visit_quietly, path)
+
+    def evaluate(self, script: str):
+        """Run JavaScript in the page, as the page's own script would; a function is called, a promise awaited."""
+        return self._run(lambda: self._page.evaluate(script))
+
     def document_cookie(self) -> str:
         """What the page's JavaScript can read of its cookies."""
         return self._run(lambda: self._page.evaluate("document.cookie"))
