@@ -20,6 +20,7 @@ import nbformat
 
 from .. import config
 from ..services.processes import say
+from . import plan
 
 CONF_DIR = Path(__file__).resolve().parent / "sphinx_conf"
 HTML_DIR = config.BUILD_DIR / "html"
@@ -125,29 +126,42 @@ def index_page(chapters: list[Chapter], extra: list[str]) -> str:
     if ran:
         intro = "Every chapter below was just executed against the live stack"
         rows = "\n".join(
-            f"| [{title(c.notebook, c.path)}]({c.path.name}) | {'passed' if c.ok else '**FAILED**'} | {c.seconds:.1f} s |"
+            f"| [{title(c.notebook, c.path)}]({c.path.name}) | {plan.part(c.path)} |"
+            f" {'passed' if c.ok else '**FAILED**'} | {c.seconds:.1f} s |"
             for c in chapters
         )
-        table = f"| Chapter | This run | Run time |\n|---|---|---|\n{rows}"
+        table = f"| Chapter | Path | This run | Run time |\n|---|---|---|---|\n{rows}"
     else:
         intro = "The chapters below are shown as they were last executed against the live stack"
-        table = "| Chapter |\n|---|\n" + "\n".join(
-            f"| [{title(c.notebook, c.path)}]({c.path.name}) |" for c in chapters
+        table = "| Chapter | Path |\n|---|---|\n" + "\n".join(
+            f"| [{title(c.notebook, c.path)}]({c.path.name}) | {plan.part(c.path)} |" for c in chapters
         )
-    toctree = "\n".join(c.path.name for c in chapters)
+    core = "\n".join(c.path.name for c in chapters if plan.is_core(c.path))
+    advanced = "\n".join(c.path.name for c in chapters if not plan.is_core(c.path))
     extras = "\n".join(extra)
+    first, last = plan.CORE[0], plan.CORE[-1]
     return f"""# JWT Authentication on SuperStack, live
 
 {intro} (Caddy with caddy-jwt, PostgREST, PostgreSQL 17), and
 what you read on each page is what that run printed. To work through them yourself, exercises
 unsolved: `make lab`.
 
+**The core path** is chapters {first}-{last}, the seed page's steps in its order: a half-day workshop (the
+[instructor guide](instructor-guide.md) has the times). The chapters after it are **advanced**: hardening, the
+browser, costs, and beyond the page.
+
 {table}
 
 ```{{toctree}}
-:caption: Chapters
+:caption: Core path
 :hidden:
-{toctree}
+{core}
+```
+
+```{{toctree}}
+:caption: Advanced
+:hidden:
+{advanced}
 ```
 
 ```{{toctree}}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import site
+from . import plan, site
 
 READING_WPM = 120  # a slow, technical reading rate: these chapters are read next to a running stack
 CODE_LINES_PER_MINUTE = 10  # reading a cell and its output before running it
@@ -46,17 +46,33 @@ def minutes(path: Path, run_seconds: float) -> tuple[float, int]:
 
 def table(times: dict[str, float]) -> str:
     rows = [
-        "| Chapter | Run time (measured) | Prose words | Code lines | Reading estimate | Time to learn |",
-        "|---|---|---|---|---|---|",
+        "| Chapter | Path | Run time (measured) | Prose words | Code lines | Reading estimate | Time to learn |",
+        "|---|---|---|---|---|---|---|",
     ]
-    total = 0
+    total = core = 0
     for path in site.chapters():
         words, code, _ = counts(path)
         reading, learn = minutes(path, times[path.stem])
         total += learn
-        rows.append(f"| {path.stem} | {times[path.stem]:.1f} s | {words} | {code} | {reading:.0f} min | {learn} min |")
-    rows.append(f"| all | {sum(times.values()):.0f} s | | | | {total} min |")
+        core += learn if plan.is_core(path) else 0
+        rows.append(
+            f"| {path.stem} | {plan.part(path)} | {times[path.stem]:.1f} s | {words} | {code} | {reading:.0f} min"
+            f" | {learn} min |"
+        )
+    core_seconds = sum(seconds for stem, seconds in times.items() if plan.is_core(stem))
+    rows.append(f"| core path ({plan.CORE[0]}-{plan.CORE[-1]}) | | {core_seconds:.0f} s | | | | {core} min |")
+    rows.append(f"| all | | {sum(times.values()):.0f} s | | | | {total} min |")
     return "\n".join(rows)
+
+
+def committed_run_times() -> dict[str, float]:
+    """The Run time column of the committed guide, per chapter: for chapters the last run did not measure."""
+    found = {}
+    for line in GUIDE.read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if re.fullmatch(r"\d\d-[\w-]+", cells[0]):
+            found[cells[0]] = next(float(cell[:-2]) for cell in cells if re.fullmatch(r"[\d.]+ s", cell))
+    return found
 
 
 def guide_minutes() -> dict[str, int]:
@@ -65,8 +81,25 @@ def guide_minutes() -> dict[str, int]:
     return {stem: int(value) for stem, value in found}
 
 
+def core_minutes(without: tuple[str, ...] = ()) -> int:
+    """The core path's Time to learn in the committed guide (the sum over its chapters), leaving out `without`."""
+    return sum(
+        minutes for stem, minutes in guide_minutes().items() if plan.is_core(stem) and plan.number(stem) not in without
+    )
+
+
 def main() -> int:
-    print(table(json.loads(site.TIMES.read_text())))
+    measured = json.loads(site.TIMES.read_text())
+    times = {path.stem: measured.get(path.stem, committed_run_times().get(path.stem)) for path in site.chapters()}
+    unmeasured = sorted(stem for stem in times if stem not in measured)
+    if any(times[stem] is None for stem in unmeasured):
+        print(f"no run time for {[s for s in unmeasured if times[s] is None]}: run them first", file=sys.stderr)
+        return 1
+    if unmeasured:
+        print(f"(run times of {', '.join(unmeasured)} are the committed guide's: the last run left them out)")
+    print(table(times))
+    print(f"\n(for the core path's prose, once this table is in the guide: {core_minutes()} minutes; without the")
+    print(f"set-up chapters {', '.join(plan.SET_UP)}: {core_minutes(plan.SET_UP)} minutes)")
     return 0
 
 
