@@ -24,13 +24,16 @@ from stack import config
 from stack.course import editions
 from stack.services import processes
 
-MY_DECODER = """import json
-
-
-def decode_payload(token: str) -> dict:
-    part = token.split(".")[1]
-    part += "=" * (4 - len(part) % 4) if len(part) % 4 else ""
-    return json.loads(base64.b64decode(part, altchars=b"-_"))"""
+# Chapter 05's first exercise, answered in a learner's own words.
+MY_LOGIN = """def log_in(gateway, username, password, key):
+    answer = requests.post(
+        gateway + "/rpc/login",
+        json={"user_": username, "pass": password},
+        headers={"Content-Type": "application/json", "Content-Profile": "auth"},
+        timeout=5,
+    )
+    token = answer.cookies.get("access_token")
+    return jwt.decode(token, key=key, algorithms=["HS256"])"""
 
 
 @pytest.fixture
@@ -96,18 +99,18 @@ def test_a_learner_in_the_lab(page_stack, lab_server):
         assert session.get(f"{base}/api/contents/{cited}", timeout=10).status_code == 200, cited
     chapter = session.get(f"{base}/api/contents/{where}/05-log-in.ipynb", timeout=10).json()["content"]
     notebook = nbformat.from_dict(chapter)
-    [exercise] = editions.exercises(notebook)
+    exercise = editions.exercises(notebook)[0]  # the first: Run All stops at its check
     stub = notebook.cells[exercise.solution].source
     assert "return {}" in stub and all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
 
     # Run the chapter from the learner's copy: the stub fails its check, the learner's own answer passes.
     path = working_copy / "05-log-in.ipynb"
-    on_stub, on_mine = editions.attempt(path, [stub, MY_DECODER])
+    on_stub, on_mine = editions.attempt(path, [stub, MY_LOGIN])
     assert on_stub and on_stub.startswith("AssertionError: "), on_stub
     assert on_mine is None
 
     # The learner saves (JupyterLab's save is this PUT); git sees nothing.
-    notebook.cells[exercise.solution].source = MY_DECODER
+    notebook.cells[exercise.solution].source = MY_LOGIN
     saved = {"type": "notebook", "format": "json", "content": json.loads(nbformat.writes(notebook))}
     assert session.put(f"{base}/api/contents/{where}/05-log-in.ipynb", json=saved, timeout=10).status_code == 200
     assert git_status() == before
@@ -125,6 +128,6 @@ def test_a_learner_in_the_lab(page_stack, lab_server):
         check=True,
     ).stdout
     assert f"{where}/05-log-in.ipynb: changed upstream; yours is kept" in prepared
-    assert MY_DECODER in nbformat.read(path, as_version=4).cells[exercise.solution].source
+    assert MY_LOGIN in nbformat.read(path, as_version=4).cells[exercise.solution].source
     assert (working_copy / "updates" / "05-log-in.ipynb").exists()
     assert git_status() == before
