@@ -1,0 +1,12 @@
+-- Undoes up.d/18-sign-up.sql. Users who signed up stay: they are rows of auth.user as the
+-- page's own users are, and log in with the page's recipe too.
+begin;
+
+drop function if exists auth.signup(text, text);
+drop function if exists auth.change_password(text, text);
+drop function if exists auth.refusal(integer, text, text);
+drop function if exists auth.password_problem(text, text);
+drop function if exists auth.user_name_problem(text);
+revoke usage on schema auth from basic_subscriber;
+
+commit;
