@@ -121,7 +121,9 @@ def test_a_session_past_its_absolute_lifetime_cannot_be_refreshed():
         (sid,),
     )
     refused = post("/rpc/refresh_token", f"refresh_token={refresh}")
-    assert refused.status_code == 401 and refused.json()["message"].startswith("Session ended: it started"), refused.text
+    assert refused.status_code == 401 and refused.json()["message"].startswith("Session ended: it started"), (
+        refused.text
+    )
     assert_session_ended(read(access))
 
 

@@ -62,12 +62,16 @@ def test_a_taken_name_gets_the_same_generic_refusal_as_a_reserved_one():
     taken = signup("taken_probe", "another long password")
     reserved = signup("admin", "another long password")
     assert taken.status_code == reserved.status_code == 409
-    assert taken.json() == reserved.json() == {
-        "code": "PT409",
-        "message": "This user name cannot be used",
-        "details": None,
-        "hint": "Choose another user name",
-    }
+    assert (
+        taken.json()
+        == reserved.json()
+        == {
+            "code": "PT409",
+            "message": "This user name cannot be used",
+            "details": None,
+            "hint": "Choose another user name",
+        }
+    )
     assert http.login("taken_probe", "another long password").status_code == 401, "the password stayed"
 
 
@@ -134,5 +138,7 @@ def test_change_password_needs_the_current_one_and_a_login():
     assert weak.status_code == 400 and weak.json()["message"] == "A password has at least 10 characters"
     anonymous = requests.post(url, json={"old_pass": GOOD, "new_pass": "new long password"}, headers=AUTH)
     assert anonymous.status_code == 401 and anonymous.json()["code"] == "GW401"
-    assert requests.post(url, json={"old_pass": GOOD, "new_pass": "new long password"}, headers=headers).status_code == 204
+    assert (
+        requests.post(url, json={"old_pass": GOOD, "new_pass": "new long password"}, headers=headers).status_code == 204
+    )
     assert http.login("signup_probe_2", "new long password").status_code == 204

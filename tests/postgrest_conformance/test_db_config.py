@@ -83,7 +83,9 @@ def test_reload_config_notification_applies_a_changed_setting(database):
     """Set IN DATABASE (which wins over the role-wide setting), NOTIFY 'reload config', then reset."""
     with run(db_config_env()) as server, psycopg.connect(database, autocommit=True) as conn:
         try:
-            conn.execute("alter role pgrst_conf_db_config in database pgrst_conformance set pgrst.db_pre_request = 'api.pre_req'")
+            conn.execute(
+                "alter role pgrst_conf_db_config in database pgrst_conformance set pgrst.db_pre_request = 'api.pre_req'"
+            )
             assert pre(server.url) == "from the database"  # not before the reload
             conn.execute("notify pgrst, 'reload config'")
             until(lambda: pre(server.url) == "ran")
