@@ -96,9 +96,13 @@ begin
     raise sqlstate 'PT403' using message = 'Blocked by db-pre-request';
   end if;
 end $$;
-create function api.pre_req_db() returns void language sql as $$
-  select set_config('conformance.pre', 'from the database', true);
-$$;
+create function api.pre_req_db() returns void language plpgsql as $$
+begin
+  perform set_config('conformance.pre', 'from the database', true);
+  if current_setting('request.jwt.claims', true)::json ->> 'sid' = 'ended' then
+    raise sqlstate 'PT401' using message = 'Session ended';
+  end if;
+end $$;
 create function other.where_am_i() returns text language sql stable as $$ select 'other' $$;
 create table other.things (id int primary key);
 insert into other.things values (1), (2);

@@ -19,11 +19,12 @@ from __future__ import annotations
 import contextlib
 import time
 
+import jwt
 import psycopg
 import pytest
 import requests
 
-from stack.harness.conformance import command, launch, server_env, stop
+from stack.harness.conformance import AUDIENCE, SECRET, command, launch, server_env, stop
 from stack.services.processes import free_port
 
 pytestmark = pytest.mark.skipif(command() is None, reason="POSTGREST_URL names a server this test cannot configure")
@@ -93,3 +94,20 @@ def test_reload_config_notification_applies_a_changed_setting(database):
             conn.execute("alter role pgrst_conf_db_config in database pgrst_conformance reset pgrst.db_pre_request")
         conn.execute("notify pgrst, 'reload config'")
         until(lambda: pre(server.url) == "from the database")
+
+
+def test_the_pre_request_reads_the_claims_and_its_pt401_is_the_response(database):
+    """As v16.2's test/spec/Feature/Auth/AuthSpec.hs "custom pre-request proc acting on id claim": the
+    function sees request.jwt.claims and its error is the response; a PT401 is status 401 with
+    WWW-Authenticate: Bearer (src/library/PostgREST/Error.hs, headers of a 401). Chapter 17's session check."""
+    with run(db_config_env()) as server:
+
+        def whoami(sid: str) -> requests.Response:
+            token = jwt.encode({"role": "pgrst_conf_user", "aud": AUDIENCE, "sid": sid}, SECRET, algorithm="HS256")
+            return requests.post(server.url + "/rpc/whoami", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+
+        assert whoami("live").status_code == 200
+        ended = whoami("ended")
+        assert ended.status_code == 401
+        assert ended.json() == {"code": "PT401", "message": "Session ended", "details": None, "hint": None}
+        assert ended.headers["WWW-Authenticate"] == "Bearer"
