@@ -7,6 +7,7 @@ drop function if exists auth.change_password(text, text);
 drop function if exists auth.refusal(integer, text, text);
 drop function if exists auth.password_problem(text, text);
 drop function if exists auth.user_name_problem(text);
-revoke usage on schema auth from basic_subscriber;
+-- basic_subscriber's usage on auth stays until down.d/17-sessions.sql has stopped the pre-request
+-- (auth.check_session), which every request of that role calls; that file revokes it.
 
 commit;
