@@ -92,6 +92,28 @@ def text(results: dict) -> str:
         parts.append(
             "PostgREST-compatible server (bench/postgrest_compat.py)\n" + compat_text(results["postgrest_compat"])
         )
+    if results.get("sessions"):
+        check, signup = results["sessions"]["pre_request"], results["sessions"]["signup"]
+        parts.append(
+            _table(
+                "Hardened recipe (bench/sessions.py; interleaved blocks, medians, ms)",
+                ["what", "p50 A", "p50 B", "A - B or A / B"],
+                [
+                    [
+                        "GET /rest/task: A with db-pre-request, B without",
+                        check["with_check_p50_ms"],
+                        check["without_check_p50_ms"],
+                        check["check_p50_ms"],
+                    ],
+                    [
+                        "POST /rpc/signup: A taken name, B free",
+                        signup["taken_p50_ms"],
+                        signup["free_p50_ms"],
+                        signup["taken_over_free_p50"],
+                    ],
+                ],
+            )
+        )
     goal_rows = [
         [
             name,

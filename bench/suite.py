@@ -9,7 +9,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass
 
-from . import measure, target
+from . import measure, sessions, target
 from .load import Budget
 from .target import Stack
 
@@ -27,6 +27,7 @@ class Plan:
     signing_count: int
     time_make_up: bool = True
     include_compat: bool = True
+    include_sessions: bool = True  # bench/sessions.py: the pre-request check and sign-up (hardened recipe)
 
 
 FULL = Plan(
@@ -50,6 +51,7 @@ SMALL = Plan(
     signing_count=300,
     time_make_up=False,
     include_compat=False,
+    include_sessions=False,
 )
 
 GOALS = {
@@ -121,6 +123,9 @@ def run(plan: Plan = FULL, stack: Stack | None = None, progress=lambda message: 
     if plan.include_compat:
         progress("the compatible server's own figures (bench/postgrest_compat.py)")
         results["postgrest_compat"] = compat_figures(stack)
+    if plan.include_sessions:
+        progress("the db-pre-request session check and sign-up timing (bench/sessions.py, hardened recipe)")
+        results["sessions"] = sessions.run(stack)
     machine["load_after"] = _load_average()
     results["goals"] = goals(results)
     results["seconds"] = round(time.perf_counter() - started, 1)

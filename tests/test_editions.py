@@ -73,6 +73,17 @@ WRONG = {
         ("ms_at_cost_4 * 2 ** (cost + 1 - 4) <= budget_ms", "ms_at_cost_4 * 2 ** (cost - 4) <= budget_ms"),
         ("while cost < 31 and ", "while "),
     ],
+    "17": [
+        ("    and not revoked\n", ""),
+        ("family_started_at > now() - interval '30 days'", "created_at > now() - interval '30 days'"),
+        ("interval '7 days'", "interval '30 days'"),
+    ],
+    "18": [
+        ('"headers": {"Content-Profile": "auth"}', '"headers": {}'),
+        ('"path": "/rpc/signup"', '"path": "/rpc/login"'),
+        ('"user_": "learner_1"', '"user": "learner_1"'),
+        ('"pass": "my own long password"', '"pass": "learner_1 pw"'),
+    ],
 }
 # What the check must not print on the stub: the answer itself.
 GIVEAWAY = {
@@ -88,6 +99,8 @@ GIVEAWAY = {
     "09": ["it was"],
     "10": ["3", "True", "False"],
     "14": ["Content-Profile", "user_", "/rpc/login", "same-origin"],
+    "17": ["revoked", "family_started_at", "7 days", "30 days"],
+    "18": ["/rpc/signup", "Content-Profile", "user_", "POST"],
 }
 
 

@@ -77,6 +77,24 @@ def refused_login(error: BaseException) -> bool:
     return "password authentication failed" in text or "no password supplied" in text
 
 
+# v16.2's queryDbSettings (src/library/PostgREST/Config/Database.hs), without the pre-config function.
+IN_DATABASE_SETTINGS = b"""
+WITH role_setting AS (
+  SELECT setdatabase AS database, unnest(setconfig) AS setting
+  FROM pg_catalog.pg_db_role_setting
+  WHERE setrole = quote_ident(CURRENT_USER)::regrole::oid
+    AND setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = CURRENT_CATALOG))
+), kv_settings AS (
+  SELECT database, substr(setting, 1, strpos(setting, '=') - 1) AS k, substr(setting, strpos(setting, '=') + 1) AS v
+  FROM role_setting
+)
+SELECT DISTINCT ON (key) replace(k, 'pgrst.', '') AS key, v AS value
+FROM kv_settings
+WHERE k = ANY(%s) AND v IS NOT NULL
+ORDER BY key, database DESC NULLS LAST
+"""
+
+
 class Server:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -104,10 +122,16 @@ class Server:
         self.app_values = [settings.app_settings[name] for name in app_names]
         self.pre_request = None
         self.prefix: dict[bool, bytes] | None = None  # BEGIN; set_config(...); pre-request; as bytes
-        if settings.db_pre_request:
-            parts = settings.db_pre_request.split(".", 1)
+        self.use_pre_request(settings.db_pre_request)
+
+    def use_pre_request(self, name: str | None) -> None:
+        """The schema-qualified function called after the request's settings are set (db-pre-request)."""
+        self.pre_request = None
+        if name:
+            parts = name.split(".", 1)
             self.pre_request = sql.SQL("SELECT {}()").format(sql.Identifier(*parts))
         self.main_index = 3 if self.pre_request is not None else 2  # which result is the main query's
+        self.prefix = None
 
     # ---- lifecycle --------------------------------------------------------------------------
 
@@ -133,7 +157,9 @@ class Server:
             await self.pool.close(timeout=2)
 
     async def connect(self) -> None:
-        """Load the schema cache, then open the pool (first time) or check its connections."""
+        """Read the in-database configuration and load the schema cache, then open the pool (first
+        time) or check its connections."""
+        await self.reload_config()
         await self.reload()
         if self.pool is None:
             self.pool = AsyncConnectionPool(
@@ -162,6 +188,21 @@ class Server:
             f"Schema cache loaded ({len(self.cache.tables)} relations, "
             f"{sum(len(v) for v in self.cache.functions.values())} functions)"
         )
+
+    async def reload_config(self) -> None:
+        """In-database configuration (db-config, on by default), as v16.2's
+        src/library/PostgREST/Config/Database.hs queryDbSettings: the login role's `pgrst.*`
+        settings, a database-specific one (ALTER ROLE .. IN DATABASE) before a global one; and, as
+        Config.hs overrideFromDbOrEnvironment, a setting in the database wins over the environment.
+        Only db_pre_request is read here (the one setting this server takes from the database)."""
+        if not self.settings.db_config:
+            return
+        async with await psycopg.AsyncConnection.connect(
+            self.settings.db_uri, autocommit=True, application_name="postgrest", connect_timeout=5
+        ) as conn:
+            rows = await (await conn.execute(IN_DATABASE_SETTINGS, (["pgrst.db_pre_request"],))).fetchall()
+        found = dict(rows)
+        self.use_pre_request(found.get("db_pre_request") or self.settings.db_pre_request)
 
     def mark_down(self, detail: str) -> None:
         self.down = detail
@@ -203,6 +244,12 @@ class Server:
                                 await self.reload()
                             except psycopg.Error as error:
                                 log(f"Failed to reload the schema cache: {error}")
+                        elif notice.payload == "reload config":
+                            try:
+                                await self.reload_config()
+                                log("Config reloaded")
+                            except psycopg.Error as error:
+                                log(f"Failed to reload the config: {error}")
             except asyncio.CancelledError:
                 raise
             except (psycopg.Error, OSError):
@@ -258,7 +305,6 @@ class Server:
         if self.down is not None:
             raise errors.connection_error(self.down)
         params = [*self._gucs(request, who, schema_name), *([timezone] if timezone else []), *values]
-        main_index = self.main_index + (1 if timezone else 0)  # Prefer: timezone is a statement of its own
         if any(isinstance(value, str) and "\x00" in value for value in params):
             # A NUL cannot travel inside a query text (libpq stops at it): answer as PostgreSQL does.
             raise errors.nul_in_text()
@@ -267,6 +313,8 @@ class Server:
                 # Only a singular request rolls back on a wrong row count; it needs a second trip.
                 committing = readonly or not (singular or max_affected is not None)
                 statements = self._statements(conn, readonly, committing, main, timezone is not None)
+                # Read with the statements (a config reload may change the pre-request meanwhile).
+                main_index = self.main_index + (1 if timezone else 0)  # Prefer: timezone is a statement of its own
                 try:
                     results = await wire.run(conn, wire.bind(conn, statements, params))
                     count, body, guc_headers, guc_status, total, inserted = wire.first_row(conn, results[main_index])

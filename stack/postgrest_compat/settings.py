@@ -24,6 +24,7 @@ class Settings:
     db_anon_role: str | None = None
     db_extra_search_path: tuple[str, ...] = ("public",)
     db_pre_request: str | None = None
+    db_config: bool = True  # read pgrst.* settings of the login role from the database
     db_pool: int = 10
     db_pool_acquisition_timeout: float = 10.0
     db_channel: str = "pgrst"
@@ -101,6 +102,7 @@ def from_environment(env: dict[str, str]) -> Settings:
         db_anon_role=get("PGRST_DB_ANON_ROLE") or None,
         db_extra_search_path=("public",) if extra is None else _list(extra),
         db_pre_request=get("PGRST_DB_PRE_REQUEST") or None,
+        db_config=_bool("PGRST_DB_CONFIG", get("PGRST_DB_CONFIG") or "true"),
         db_pool=_int("PGRST_DB_POOL", get("PGRST_DB_POOL") or "10"),
         db_pool_acquisition_timeout=float(
             _int("PGRST_DB_POOL_ACQUISITION_TIMEOUT", get("PGRST_DB_POOL_ACQUISITION_TIMEOUT") or "10")

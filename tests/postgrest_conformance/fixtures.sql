@@ -7,6 +7,14 @@ do $$ begin
   if not exists (select from pg_roles where rolname = 'pgrst_conf_outsider') then create role pgrst_conf_outsider nologin; end if;
 end $$;
 grant pgrst_conf_anon, pgrst_conf_user to pgrst_conf_authenticator;
+-- In-database configuration (test_db_config.py): a second login role whose pgrst.* settings name
+-- another pre-request, as v16.2's test/io/fixtures/db_config.sql does for db_config_authenticator.
+do $$ begin
+  if not exists (select from pg_roles where rolname = 'pgrst_conf_db_config') then
+    create role pgrst_conf_db_config login noinherit password 'conformance'; end if;
+end $$;
+grant pgrst_conf_anon, pgrst_conf_user to pgrst_conf_db_config;
+alter role pgrst_conf_db_config set pgrst.db_pre_request = 'api.pre_req_db';
 
 drop schema if exists api cascade;
 drop schema if exists other cascade;
@@ -86,6 +94,13 @@ begin
   perform set_config('conformance.pre', 'ran', true);
   if current_setting('request.headers', true)::json->>'x-block' = 'yes' then
     raise sqlstate 'PT403' using message = 'Blocked by db-pre-request';
+  end if;
+end $$;
+create function api.pre_req_db() returns void language plpgsql as $$
+begin
+  perform set_config('conformance.pre', 'from the database', true);
+  if current_setting('request.jwt.claims', true)::json ->> 'sid' = 'ended' then
+    raise sqlstate 'PT401' using message = 'Session ended';
   end if;
 end $$;
 create function other.where_am_i() returns text language sql stable as $$ select 'other' $$;
