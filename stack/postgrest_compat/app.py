@@ -22,6 +22,7 @@ JSON_TYPE = "application/json; charset=utf-8"
 OBJECT_TYPE = "application/vnd.pgrst.object+json; charset=utf-8"
 OPENAPI_TYPE = "application/openapi+json; charset=utf-8"
 CSV_TYPE = "text/csv; charset=utf-8"
+VARY = "Accept, Prefer, Range"
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 BEGIN_RO = b"BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY"
 BEGIN_RW = b"BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
@@ -257,8 +258,8 @@ class Server:
         inserted); `main` may end with an EXPLAIN (Prefer: count=planned), whose estimate is the total."""
         if self.down is not None:
             raise errors.connection_error(self.down)
-        params = [*self._gucs(request, who, schema_name), *([timezone] if timezone else []), *values]
-        main_index = self.main_index + (1 if timezone else 0)  # Prefer: timezone is a statement of its own
+        params = [*self._gucs(request, who, schema_name), *([] if timezone is None else [timezone]), *values]
+        main_index = self.main_index + (0 if timezone is None else 1)  # Prefer: timezone is a statement of its own
         if any(isinstance(value, str) and "\x00" in value for value in params):
             # A NUL cannot travel inside a query text (libpq stops at it): answer as PostgreSQL does.
             raise errors.nul_in_text()
@@ -364,9 +365,9 @@ def parse_guc_status(text: str | None) -> int | None:
 # ---- handlers -----------------------------------------------------------------------------------
 
 
-def error_response(error: errors.ApiError) -> Response:
+def error_response(error: errors.ApiError, verbose: bool = True) -> Response:
     headers = {"Proxy-Status": f"PostgREST; error={error.code}"}
-    response = Response(error.body(), status_code=error.status, media_type=None, headers=headers)
+    response = Response(error.body(verbose), status_code=error.status, media_type=None, headers=headers)
     response.headers["Content-Type"] = JSON_TYPE
     for key, value in error.headers:
         response.headers.append(key, value)
@@ -534,7 +535,7 @@ async def handle_rpc(server: Server, request: Request, name: str, who: auth.Auth
     if media is None:
         raise errors.media_type_error(_requested_types(accept))
     singular = media == "application/vnd.pgrst.object+json"
-    preferences = ranges.preferences(request.headers.getlist("prefer"), server.cache.timezones)
+    preferences = ranges.preferences(request.headers.getlist("prefer"))
     count_kind = {"exact": "exact", "estimated": "exact", "planned": "planned"}.get(preferences.get("count"))
     range_header = request.headers.get("range") if method == "GET" else None
     offset, limit = ranges.top_level(range_header, params.limit, params.offset)
@@ -637,7 +638,7 @@ async def handle_table(server: Server, request: Request, name: str, who: auth.Au
         allow = "OPTIONS,GET,HEAD" + (",POST,PUT,PATCH,DELETE" if table.kind in ("r", "p", "v", "f") else "")
         return Response(b"", 200, headers={"Allow": allow})
     params = query.parse_query(request.query_params.multi_items())
-    preferences = ranges.preferences(request.headers.getlist("prefer"), server.cache.timezones)
+    preferences = ranges.preferences(request.headers.getlist("prefer"))
     accept = request.headers.get("accept")
     offered = ["application/json", "application/vnd.pgrst.object+json", "text/csv"]
     media = negotiate(accept, offered)
@@ -818,6 +819,7 @@ async def handle_root(server: Server, request: Request, who: auth.Auth) -> Respo
 
 def create_app(settings: Settings) -> App:
     server = Server(settings)
+    verbose = settings.client_error_verbosity == "verbose"
 
     async def endpoint(request: Request) -> Response:
         started = time.perf_counter()
@@ -838,13 +840,17 @@ def create_app(settings: Settings) -> App:
                 response = await handle_table(server, request, parts[0], who)
             else:
                 raise errors.invalid_resource_path()
+            # v16.2 App.hs toWaiResponse: every answer that is not an error varies with these,
+            # unless the response already names a Vary (response.headers, say); CHANGELOG 16.0, #4609
+            if "vary" not in response.headers:
+                response.headers["Vary"] = VARY
         except errors.ApiError as error:
-            response = error_response(error)
+            response = error_response(error, verbose)
         except RecursionError:  # e.g. a body parsed, but too deep to serialise again
-            response = error_response(errors.nested_too_deep("request"))
+            response = error_response(errors.nested_too_deep("request"), verbose)
         except Exception as error:  # a bug here must still answer, and be visible in the log
             log(f"internal error: {error!r}")
-            response = error_response(errors.ApiError(500, "PGRSTX00", str(error)))
+            response = error_response(errors.ApiError(500, "PGRSTX00", str(error)), verbose)
         # PostgREST's header name, our own product token: a learner's curl must not mistake this for PostgREST.
         response.headers["Server"] = f"postgrest-compatible/{FOLLOWS}"
         elapsed = (time.perf_counter() - started) * 1000

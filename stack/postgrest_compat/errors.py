@@ -16,12 +16,12 @@ class ApiError(Exception):
         self.details, self.hint = details, hint
         self.headers = list(headers or [])
 
-    def body(self) -> bytes:
-        return json.dumps(
-            {"code": self.code, "details": self.details, "hint": self.hint, "message": self.message},
-            separators=(",", ":"),
-            ensure_ascii=False,
-        ).encode()
+    def body(self, verbose: bool = True) -> bytes:
+        """client-error-verbosity=minimal leaves out details and hint (v16.2 Error.hs errorPayload)."""
+        fields = {"code": self.code, "details": self.details, "hint": self.hint, "message": self.message}
+        if not verbose:
+            fields = {"code": self.code, "message": self.message}
+        return json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 # ---- JWT (PGRST3xx) ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Prefer and Range headers, and the Content-Range and status they lead to, as PostgREST v14.1 reads
-and writes them (src/PostgREST/ApiRequest/Preferences.hs, RangeQuery.hs, ApiRequest.hs getRanges)."""
+"""Prefer and Range headers, and the Content-Range and status they lead to, as PostgREST v16.2 reads
+and writes them (src/library/PostgREST/ApiRequest/Preferences.hs, RangeQuery.hs, ApiRequest.hs)."""
 
 from __future__ import annotations
 
@@ -43,9 +43,10 @@ class Preferences:
         return [("Preference-Applied", ", ".join(values))] if values else []
 
 
-def preferences(headers: list[str], timezones: frozenset = frozenset()) -> Preferences:
+def preferences(headers: list[str]) -> Preferences:
     """Every Prefer header, split on commas; with handling=strict an unknown one is PGRST122.
-    timezone= counts when it names one of the database's time zones (pg_timezone_names)."""
+    timezone= is always taken: PostgreSQL refuses a zone it does not know (22023), whatever the
+    handling (v16.2 Preferences.hs fromHeaders; CHANGELOG 16.0, #5128)."""
     found = Preferences()
     for header in headers:
         for item in (part.strip() for part in header.split(",")):
@@ -55,7 +56,7 @@ def preferences(headers: list[str], timezones: frozenset = frozenset()) -> Prefe
             if item in ACCEPTED:
                 if kind in KINDS:
                     found.chosen.setdefault(kind, value)
-            elif kind == "timezone" and value in timezones:
+            elif kind == "timezone":
                 found.chosen.setdefault(kind, value)
             elif kind == "max-affected" and re.fullmatch(r"-?[0-9]+", value):
                 found.chosen.setdefault(kind, value)
