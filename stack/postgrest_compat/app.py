@@ -404,11 +404,13 @@ def build_response(
     guc_headers: list[tuple[str, str]],
     guc_status: int | None,
     head: bool,
+    empty_length: bool = False,
 ) -> Response:
+    """empty_length: an empty body still says Content-Length: 0 (an insert's, v16.2 Response.hs)."""
     if (guc_status or status) in (204, 304):
-        body = None  # HTTP allows no body with these, so warp sends none (a function's null, say)
+        body, empty_length = None, False  # HTTP allows no body with these, so warp sends none (a function's null, say)
     response = Response(b"" if (body is None or head) else body.encode(), status_code=guc_status or status)
-    if "content-length" in response.headers and body is None:
+    if "content-length" in response.headers and body is None and not empty_length:
         del response.headers["content-length"]
     if body is not None and media:
         response.headers["Content-Type"] = media
@@ -743,7 +745,8 @@ async def handle_table(server: Server, request: Request, name: str, who: auth.Au
     headers += preferences.applied(*applied)
     if representation:
         return build_response(status, body, answer_type, headers, guc_headers, guc_status, False)
-    return build_response(status, None, None, headers, guc_headers, guc_status, False)
+    # v16.2 Response.hs (MutationCreate): an insert always sends Content-Length, 0 when the body is empty
+    return build_response(status, None, None, headers, guc_headers, guc_status, False, method == "POST")
 
 
 def content_location(name: str, items: list[tuple[str, str]]) -> str:

@@ -41,8 +41,16 @@ FTS = {"fts": "to_tsquery", "plfts": "plainto_tsquery", "phfts": "phraseto_tsque
 _FTS_OPERATOR = re.compile(r"^(fts|plfts|phfts|wfts)(?:\(([A-Za-z_][A-Za-z0-9_]*)\))?$")
 
 
+# v16.2 QueryParams.hs pQuantOp: these operators take (any) or (all) and a '{a,b}' array literal
+_QUANTIFIED = re.compile(r"^(eq|gte|gt|lte|lt|like|ilike|match|imatch)\((any|all)\)$")
+
+
 def known_operator(operator: str) -> bool:
-    return operator in OPERATORS or operator in ("in", "is") or bool(_FTS_OPERATOR.match(operator))
+    return (
+        operator in OPERATORS
+        or operator in ("in", "is")
+        or bool(_FTS_OPERATOR.match(operator) or _QUANTIFIED.match(operator))
+    )
 
 
 IS_VALUES = {"null": "NULL", "not_null": "NOT NULL", "true": "TRUE", "false": "FALSE", "unknown": "UNKNOWN"}
@@ -159,7 +167,7 @@ def parse_filter(column: str, raw: str) -> Filter:
                 f'unexpected "{value[:1]}" expecting null, not_null, true, false or unknown',
             )
         return Filter(column, "is", value.lower(), negated)
-    if operator in ("like", "ilike"):
+    if operator.split("(")[0] in ("like", "ilike"):
         value = value.replace("*", "%")
     return Filter(column, operator, value, negated)
 
@@ -493,6 +501,12 @@ def condition(item: Filter | Logic, qualifier: sql.Composable, values: list) -> 
     elif item.operator in OPERATORS:
         values.append(item.value)
         expr = sql.SQL("{} {} {}").format(column, sql.SQL(OPERATORS[item.operator]), sql.Placeholder())
+    elif _QUANTIFIED.match(item.operator):  # SqlFragment.hs OpQuant: column op ANY|ALL ('{...}')
+        operator, quantifier = _QUANTIFIED.match(item.operator).groups()
+        values.append(item.value)
+        expr = sql.SQL("{} {} {}({})").format(
+            column, sql.SQL(OPERATORS[operator]), sql.SQL(quantifier.upper()), sql.Placeholder()
+        )
     else:
         function, language = _FTS_OPERATOR.match(item.operator).groups()
         if language:

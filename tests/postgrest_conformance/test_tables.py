@@ -109,9 +109,14 @@ def test_object_json_many_rows_pgrst116(s):
 
 
 def test_post_minimal_201(s):
-    """POST inserts: 201 with an empty body by default."""
+    """POST inserts: 201 with an empty body by default; v16.2 test/spec/Feature/Query/InsertSpec.hs
+    "should not throw and return no location header when selecting without PK": no Content-Type and
+    Content-Length 0 (fixed in 14.2, #4518)."""
     r = s.post("/notes", json={"body": "minimal"}, headers=user())
     assert r.status_code == 201 and r.text == ""
+    assert r.headers["Content-Length"] == "0" and "Content-Type" not in r.headers
+    r = s.post("/notes", json={"body": "headers-only"}, headers=user(Prefer="return=headers-only"))
+    assert r.status_code == 201 and r.headers["Content-Length"] == "0" and "Content-Type" not in r.headers
 
 
 def test_post_representation_array(s):
@@ -254,3 +259,26 @@ def test_content_location_alphabetized(s):
     """v14.1 QuerySpec "Sets Content-Location with alphabetized params" (QueryParams.hs qsCanonical)."""
     assert s.get("/items?name=eq.item 1&id=eq.1").headers["Content-Location"] == "/items?id=eq.1&name=eq.item%201"
     assert s.get("/items").headers["Content-Location"] == "/items"
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("id=eq(any).{3,4,5}", [3, 4, 5]),
+        ("id=gt(all).{8,7}", [9, 10]),
+        ("id=gte(all).{9,8}", [9, 10]),
+        ("id=lt(all).{3,2}", [1]),
+        ("id=lte(all).{3,2}", [1, 2]),
+        ("name=like(any).{*m 1,*m 3}", [1, 3]),
+        ("name=ilike(all).{ITEM*,*1*}", [1, 10]),
+        ("name=match(any).{m 2$,m 4$}", [2, 4]),
+        ("name=imatch(any).{M 2$,M 4$}", [2, 4]),
+        ("id=not.eq(any).{1,2,3,4,5,6,7,8}", [9, 10]),
+    ],
+)
+def test_any_all_quantifiers(s, query, expected):
+    """v16.2 test/spec/Feature/Query/QuerySpec.hs "any/all quantifiers" (QueryParams.hs pQuantOp:
+    eq, gt(e), lt(e), like, ilike, match, imatch with (any) or (all); SqlFragment.hs OpQuant)."""
+    r = s.get(f"/items?select=id&order=id&{query}")
+    assert r.status_code == 200, r.text
+    assert ids(r) == expected
