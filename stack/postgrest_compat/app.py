@@ -284,18 +284,15 @@ class Server:
                         raise errors.singularity_error(count)
                     if max_affected is not None and count > max_affected:  # Prefer: handling=strict, max-affected
                         await conn.execute(b"ROLLBACK", prepare=False)
-                        raise errors.ApiError(
-                            400,
-                            "PGRST124",
-                            "Query result exceeds max-affected preference constraint",
-                            f"The query affects {count} rows",
-                        )
+                        raise errors.max_affected(count)
                     try:
                         await conn.execute(b"COMMIT", prepare=False)
                     except psycopg.Error as error:
                         raise self._query_failed(error, conn, who) from None
                 elif singular and count != 1:
                     raise errors.singularity_error(count)
+                elif max_affected is not None and count > max_affected:
+                    raise errors.max_affected(count)
                 # Decoded after COMMIT, as PostgREST does (Response.hs): a bad value is a 500, the
                 # transaction stays committed.
                 extra_headers = parse_guc_headers(guc_headers)
@@ -556,6 +553,13 @@ async def handle_rpc(server: Server, request: Request, name: str, who: auth.Auth
         main = query.Text(composed)
         if plain:
             server.cache.calls[key] = (main, kind)
+    strict_limit = preferences.max_affected
+    if strict_limit is not None and kind != "set":  # v16.2 Plan.hs failMaxAffectedRpcReturnsSingle
+        raise errors.ApiError(
+            400,
+            "PGRST128",
+            "Function must return SETOF or TABLE when max-affected preference is used with handling=strict",
+        )
     readonly = method != "POST" or not function.volatile
     count, body, guc_headers, guc_status, total, _ = await server.execute(
         request,
@@ -565,6 +569,7 @@ async def handle_rpc(server: Server, request: Request, name: str, who: auth.Auth
         main,
         values,
         singular=singular and kind == "set",
+        max_affected=strict_limit,
         timezone=preferences.get("timezone"),
     )
     headers = [("Content-Profile", schema_name)] if show_profile else []
@@ -577,7 +582,7 @@ async def handle_rpc(server: Server, request: Request, name: str, who: auth.Auth
             raise ranges.out_of_bounds(offset, total)
     # Response.hs: every call that returns something has a Content-Range, a scalar's is 0-0/*
     headers.append(("Content-Range", ranges.content_range(offset, offset + count - 1, total)))
-    headers += preferences.applied("count", "handling", "timezone")
+    headers += preferences.applied("count", "handling", "timezone", "max-affected")
     if body is None:
         body = "null"
     return build_response(

@@ -54,6 +54,13 @@ def connection_error(details: str | None) -> ApiError:
     return ApiError(503, "PGRST000", "Database connection error. Retrying the connection.", details)
 
 
+def max_affected(count: int) -> ApiError:
+    """Prefer: handling=strict, max-affected=N and more rows (v16.2 Error.hs MaxAffectedViolationError)."""
+    return ApiError(
+        400, "PGRST124", "Query result exceeds max-affected preference constraint", f"The query affects {count} rows"
+    )
+
+
 def client_error(details: str | None) -> ApiError:
     return ApiError(503, "PGRST001", "Database client error. Retrying the connection.", details)
 

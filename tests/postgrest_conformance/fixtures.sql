@@ -151,3 +151,5 @@ grant select on api.prices to pgrst_conf_anon;
 create function api.custom_vary() returns text language plpgsql as $$
 begin perform set_config('response.headers', '[{"Vary": "X-Test-Accept"}]', true); return 'ok'; end $$;
 grant execute on function api.custom_vary() to pgrst_conf_anon;
+create function api.items_volatile() returns setof api.items language sql volatile as $$ select * from api.items order by id $$;
+grant execute on function api.items_volatile() to pgrst_conf_anon;
