@@ -23,6 +23,15 @@ OBJECT_TYPE = "application/vnd.pgrst.object+json; charset=utf-8"
 OPENAPI_TYPE = "application/openapi+json; charset=utf-8"
 CSV_TYPE = "text/csv; charset=utf-8"
 VARY = "Accept, Prefer, Range"
+# v16.2 MediaType.hs: these with ;nulls=stripped ask for the body through json_strip_nulls
+ARRAY_STRIPPED = "application/vnd.pgrst.array+json;nulls=stripped"
+OBJECT_STRIPPED = "application/vnd.pgrst.object+json;nulls=stripped"
+STRIPPABLE = {
+    "application/vnd.pgrst.array+json": ARRAY_STRIPPED,
+    "application/vnd.pgrst.array": ARRAY_STRIPPED,
+    "application/vnd.pgrst.object+json": OBJECT_STRIPPED,
+    "application/vnd.pgrst.object": OBJECT_STRIPPED,
+}
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 BEGIN_RO = b"BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY"
 BEGIN_RW = b"BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
@@ -52,8 +61,11 @@ def negotiate(accept: str | None, offered: list[str]) -> str | None:
                     q = float(value)
                 except ValueError:
                     q = 0.0
+        media = media.lower()
+        if media in STRIPPABLE and any(p.replace(" ", "").lower() == "nulls=stripped" for p in params):
+            media = STRIPPABLE[media]
         if media:
-            ranges.append((-q, position, media.lower()))
+            ranges.append((-q, position, media))
     for _, _, media in sorted(ranges):
         if media == "*/*":
             return offered[0]
@@ -647,17 +659,20 @@ async def handle_table(server: Server, request: Request, name: str, who: auth.Au
     params = query.parse_query(request.query_params.multi_items())
     preferences = ranges.preferences(request.headers.getlist("prefer"))
     accept = request.headers.get("accept")
-    offered = ["application/json", "application/vnd.pgrst.object+json", "text/csv"]
+    offered = ["application/json", "application/vnd.pgrst.object+json", "text/csv", ARRAY_STRIPPED, OBJECT_STRIPPED]
     media = negotiate(accept, offered)
     if media is None:
         raise errors.media_type_error(_requested_types(accept))
-    singular = media == "application/vnd.pgrst.object+json"
+    singular = media in ("application/vnd.pgrst.object+json", OBJECT_STRIPPED)
     returned = preferences.get("return")
     representation = returned == "representation"
     headers = [("Content-Profile", schema_name)] if show_profile else []
     values: list = []
     if media == "text/csv":
         body_sql, answer_type = query.BODY_CSV, CSV_TYPE
+    elif media in (ARRAY_STRIPPED, OBJECT_STRIPPED):  # SqlFragment.hs addNullsToSnip: json_strip_nulls
+        body_sql = query.BODY_SINGLE_STRIPPED if singular else query.BODY_ARRAY_STRIPPED
+        answer_type = media + "; charset=utf-8"
     else:
         body_sql = query.BODY_SINGLE if singular else query.BODY_ARRAY
         answer_type = OBJECT_TYPE if singular else JSON_TYPE

@@ -577,6 +577,8 @@ def order_limit(params: ReadParams, qualifier: sql.Composable, values: list, rel
 BODY_ARRAY = sql.SQL("coalesce(json_agg(_postgrest_t), '[]')::text")
 BODY_SINGLE = sql.SQL("(json_agg(_postgrest_t) -> 0)::text")
 BODY_NONE = sql.SQL("NULL::text")
+BODY_ARRAY_STRIPPED = sql.SQL("coalesce(json_strip_nulls(json_agg(_postgrest_t)), '[]')::text")
+BODY_SINGLE_STRIPPED = sql.SQL("json_strip_nulls(json_agg(_postgrest_t) -> 0)::text")
 # text/csv: a header of the first row's keys, then each row's composite text without its parentheses
 BODY_CSV = sql.SQL(
     "(SELECT coalesce(string_agg(pgrst_k, ','), '') FROM json_object_keys(json_agg(_postgrest_t) -> 0) AS pgrst_k)"

@@ -282,3 +282,26 @@ def test_any_all_quantifiers(s, query, expected):
     r = s.get(f"/items?select=id&order=id&{query}")
     assert r.status_code == 200, r.text
     assert ids(r) == expected
+
+
+@pytest.mark.parametrize(
+    "accept", ["application/vnd.pgrst.array+json;nulls=stripped", "application/vnd.pgrst.array;nulls=stripped"]
+)
+def test_nulls_stripped_array(s, accept):
+    """v16.2 test/spec/Feature/Query/NullsStripSpec.hs "strips nulls when Accept:
+    application/vnd.pgrst.array+json;nulls=stripped" (and the form without +json), even selected."""
+    r = s.get("/items?select=id,qty&id=gte.9&order=id", headers={"Accept": accept})
+    assert r.status_code == 200
+    assert r.json() == [{"id": 9, "qty": 90}, {"id": 10}]
+    assert r.headers["Content-Type"] == "application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8"
+
+
+def test_nulls_stripped_object(s):
+    """v16.2 NullsStripSpec "strips nulls when Accept: application/vnd.pgrst.object+json;nulls=stripped"
+    and "throws error ... and result not singular" (PGRST116, 406)."""
+    accept = {"Accept": "application/vnd.pgrst.object+json;nulls=stripped"}
+    r = s.get("/items?select=id,qty&id=eq.10", headers=accept)
+    assert r.status_code == 200 and r.json() == {"id": 10}
+    assert r.headers["Content-Type"] == "application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8"
+    r = s.get("/items?select=id,qty", headers=accept)
+    assert r.status_code == 406 and r.json()["code"] == "PGRST116"
