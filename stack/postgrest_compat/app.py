@@ -121,6 +121,8 @@ class Server:
             parts = settings.db_pre_request.split(".", 1)
             self.pre_request = sql.SQL("SELECT {}()").format(sql.Identifier(*parts))
         self.main_index = 3 if self.pre_request is not None else 2  # which result is the main query's
+        self.rollback_all = settings.db_tx_end.startswith("rollback")
+        self.allow_tx = settings.db_tx_end.endswith("allow-override")
 
     # ---- lifecycle --------------------------------------------------------------------------
 
@@ -260,6 +262,7 @@ class Server:
         singular: bool = False,
         max_affected: int | None = None,
         timezone: str | None = None,
+        tx: str | None = None,
     ):
         """One transaction: BEGIN; set_config(...); pre-request; main query; COMMIT.
 
@@ -279,7 +282,9 @@ class Server:
             async with self.pool.connection() as conn:
                 # Only a singular request rolls back on a wrong row count; it needs a second trip.
                 committing = readonly or not (singular or max_affected is not None)
-                statements = self._statements(conn, readonly, committing, main, timezone is not None)
+                # db-tx-end and Prefer: tx (v16.2 Query.hs): ROLLBACK instead of COMMIT, the answer unchanged
+                end = b"ROLLBACK" if (tx == "rollback" if tx else self.rollback_all) else b"COMMIT"
+                statements = self._statements(conn, readonly, committing, main, timezone is not None, end)
                 try:
                     results = await wire.run(conn, wire.bind(conn, statements, params))
                     count, body, guc_headers, guc_status, total, inserted = wire.first_row(conn, results[main_index])
@@ -298,7 +303,7 @@ class Server:
                         await conn.execute(b"ROLLBACK", prepare=False)
                         raise errors.max_affected(count)
                     try:
-                        await conn.execute(b"COMMIT", prepare=False)
+                        await conn.execute(end, prepare=False)
                     except psycopg.Error as error:
                         raise self._query_failed(error, conn, who) from None
                 elif singular and count != 1:
@@ -327,7 +332,9 @@ class Server:
             return errors.client_error(str(error).strip())
         return errors.from_postgres(error, who.authenticated)
 
-    def _statements(self, conn, readonly: bool, committing: bool, main, timezone: bool = False) -> bytes:
+    def _statements(
+        self, conn, readonly: bool, committing: bool, main, timezone: bool = False, end: bytes = b"COMMIT"
+    ) -> bytes:
         """BEGIN; set_config(...); [pre-request;] main[; COMMIT] as one query text (%s placeholders)."""
         if self.prefix is None:
             pre = [query.render(self.pre_request, conn)] if self.pre_request is not None else []
@@ -337,7 +344,7 @@ class Server:
             }
         text = main.as_bytes(conn) if isinstance(main, query.Text) else query.render(main, conn)
         zone = b"SELECT set_config('timezone', %s, true); " if timezone else b""
-        return self.prefix[readonly] + zone + text + (b"; COMMIT" if committing else b"")
+        return self.prefix[readonly] + zone + text + (b"; " + end if committing else b"")
 
 
 def parse_guc_headers(text: str | None) -> list[tuple[str, str]]:
@@ -546,7 +553,7 @@ async def handle_rpc(server: Server, request: Request, name: str, who: auth.Auth
     if media is None:
         raise errors.media_type_error(_requested_types(accept))
     singular = media == "application/vnd.pgrst.object+json"
-    preferences = ranges.preferences(request.headers.getlist("prefer"))
+    preferences = ranges.preferences(request.headers.getlist("prefer"), server.allow_tx)
     count_kind = {"exact": "exact", "estimated": "exact", "planned": "planned"}.get(preferences.get("count"))
     range_header = request.headers.get("range") if method == "GET" else None
     offset, limit = ranges.top_level(range_header, params.limit, params.offset)
@@ -583,6 +590,7 @@ async def handle_rpc(server: Server, request: Request, name: str, who: auth.Auth
         singular=singular and kind == "set",
         max_affected=strict_limit,
         timezone=preferences.get("timezone"),
+        tx=preferences.get("tx"),
     )
     headers = [("Content-Profile", schema_name)] if show_profile else []
     if kind == "void":
@@ -657,7 +665,7 @@ async def handle_table(server: Server, request: Request, name: str, who: auth.Au
         allow = "OPTIONS,GET,HEAD" + (",POST,PUT,PATCH,DELETE" if table.kind in ("r", "p", "v", "f") else "")
         return Response(b"", 200, headers={"Allow": allow})
     params = query.parse_query(request.query_params.multi_items())
-    preferences = ranges.preferences(request.headers.getlist("prefer"))
+    preferences = ranges.preferences(request.headers.getlist("prefer"), server.allow_tx)
     accept = request.headers.get("accept")
     offered = ["application/json", "application/vnd.pgrst.object+json", "text/csv", ARRAY_STRIPPED, OBJECT_STRIPPED]
     media = negotiate(accept, offered)
@@ -697,7 +705,15 @@ async def handle_table(server: Server, request: Request, name: str, who: auth.Au
             if plain:
                 server.cache.calls[key] = main
         count, body, guc_headers, guc_status, total, _ = await server.execute(
-            request, who, schema_name, True, main, values, singular=singular, timezone=preferences.get("timezone")
+            request,
+            who,
+            schema_name,
+            True,
+            main,
+            values,
+            singular=singular,
+            timezone=preferences.get("timezone"),
+            tx=preferences.get("tx"),
         )
         status = ranges.status(offset, count, total)
         if status == 416:
@@ -749,6 +765,7 @@ async def handle_table(server: Server, request: Request, name: str, who: auth.Au
         singular=singular,
         max_affected=strict_limit,
         timezone=preferences.get("timezone"),
+        tx=preferences.get("tx"),
     )
     if method == "PATCH":
         headers.append(("Content-Range", ranges.content_range(0, count - 1, count if count_kind else None)))

@@ -35,6 +35,7 @@ class Settings:
     server_port: int = 3000
     app_settings: dict[str, str] = field(default_factory=dict)
     client_error_verbosity: str = "verbose"
+    db_tx_end: str = "commit"
 
 
 def _bool(name: str, value: str) -> bool:
@@ -99,6 +100,9 @@ def from_environment(env: dict[str, str]) -> Settings:
     verbosity = (get("PGRST_CLIENT_ERROR_VERBOSITY") or "verbose").strip().lower()
     if verbosity not in ("verbose", "minimal"):  # v16.2 test/io/test_cli.py test_invalid_client_error_verbosity
         raise ConfigError("Invalid client-error-verbosity. Check your configuration.")
+    tx_end = (get("PGRST_DB_TX_END") or "commit").strip()
+    if tx_end not in ("commit", "commit-allow-override", "rollback", "rollback-allow-override"):
+        raise ConfigError("Invalid transaction termination. Check your configuration.")  # v16.2 Config.hs
     return Settings(
         db_uri=get("PGRST_DB_URI") or "postgresql://",
         db_schemas=schemas,
@@ -118,6 +122,7 @@ def from_environment(env: dict[str, str]) -> Settings:
         server_port=port,
         app_settings=app_settings,
         client_error_verbosity=verbosity,
+        db_tx_end=tx_end,
     )
 
 
@@ -143,6 +148,7 @@ IMPLEMENTED = {
     "db-pre-request",
     "db-schemas",
     "db-schema",
+    "db-tx-end",
     "db-uri",
     "jwt-aud",
     "jwt-role-claim-key",

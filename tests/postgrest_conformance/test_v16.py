@@ -209,3 +209,67 @@ def test_a_setting_not_implemented_is_named_at_start():
     output = postgrest.output()
     assert "PGRST_DB_MAX_ROWS (db-max-rows)" in output and "PGRST_LOG_LEVEL (log-level)" in output
     assert "does not implement" in output and "NOT_A_SETTING" not in output
+
+
+# ---- db-tx-end and Prefer: tx ---------------------------------------------------------------------
+
+
+def user_headers(**extra) -> dict[str, str]:
+    token = jwt.encode({"role": "pgrst_conf_user"}, SECRET, algorithm="HS256")
+    return {"Authorization": f"Bearer {token}", **extra}
+
+
+def persisted(postgrest, body: str) -> bool:
+    return postgrest.get(f"/notes?body=eq.{body}", headers=user_headers()).json() != []
+
+
+@needs_process
+def test_tx_rollback_with_commit_allow_override():
+    """v16.2 test/spec/Feature/RollbackSpec.hs "tx-allow-override = true", "Prefer tx=rollback": the
+    write answers as usual with tx=rollback in Preference-Applied, and is not persisted; tx=commit is."""
+    with run({"PGRST_DB_TX_END": "commit-allow-override"}) as postgrest:
+        prefer = "return=representation, tx=rollback"
+        r = postgrest.session.post(
+            postgrest.base + "/notes?select=body", json={"body": "tx-rolled"}, headers=user_headers(Prefer=prefer)
+        )
+        assert r.status_code == 201 and r.json() == [{"body": "tx-rolled"}]
+        assert r.headers["Preference-Applied"] == "return=representation, tx=rollback"
+        assert not persisted(postgrest, "tx-rolled")
+        r = postgrest.get("/items?id=eq.1&select=id", headers={"Prefer": "tx=rollback"})  # reads too
+        assert r.json() == [{"id": 1}] and r.headers["Preference-Applied"] == "tx=rollback"
+        r = postgrest.session.post(
+            postgrest.base + "/notes", json={"body": "tx-kept"}, headers=user_headers(Prefer="tx=commit")
+        )
+        assert r.status_code == 201 and r.headers["Preference-Applied"] == "tx=commit"
+        assert persisted(postgrest, "tx-kept")
+        postgrest.session.delete(postgrest.base + "/notes?body=eq.tx-kept", headers=user_headers())
+
+
+def test_tx_preference_ignored_by_default(s):
+    """v16.2 RollbackSpec "tx-rollback-all = false, tx-allow-override = false" (db-tx-end = commit, the
+    default): Prefer: tx=rollback is not applied, the write persists."""
+    r = s.post("/notes", json={"body": "tx-ignored"}, headers=user_headers(Prefer="tx=rollback"))
+    assert r.status_code == 201 and "Preference-Applied" not in r.headers
+    assert s.get("/notes?body=eq.tx-ignored", headers=user_headers()).json() != []
+    s.delete("/notes?body=eq.tx-ignored", headers=user_headers())
+
+
+@needs_process
+def test_db_tx_end_rollback():
+    """v16.2 RollbackSpec "tx-rollback-all = true, tx-allow-override = false": nothing persists."""
+    with run({"PGRST_DB_TX_END": "rollback"}) as postgrest:
+        r = postgrest.session.post(postgrest.base + "/notes", json={"body": "tx-all"}, headers=user_headers())
+        assert r.status_code == 201
+        assert not persisted(postgrest, "tx-all")
+
+
+@needs_process
+def test_invalid_db_tx_end():
+    """v16.2 src/library/PostgREST/Config.hs parseTxEnd: "Invalid transaction termination"."""
+    process = launch({**server_env(free_port()), "PGRST_DB_TX_END": "sometimes"})
+    try:
+        out, err = process.communicate(timeout=20)
+    finally:
+        stop(process)
+    assert process.returncode == 1
+    assert "Invalid transaction termination. Check your configuration." in out + err
