@@ -557,7 +557,8 @@ async def handle_rpc(server: Server, request: Request, name: str, who: auth.Auth
     count_kind = {"exact": "exact", "estimated": "exact", "planned": "planned"}.get(preferences.get("count"))
     range_header = request.headers.get("range") if method == "GET" else None
     offset, limit = ranges.top_level(range_header, params.limit, params.offset)
-    params.offset, params.limit = offset or None, limit
+    limit = query.cap(limit, server.settings.db_max_rows)
+    params.offset, params.limit, params.max_rows = offset or None, limit, server.settings.db_max_rows
     values: list = []
     # A plain call (no select, filters, order, paging or count) has one query text per argument set:
     # built once per schema load, which saves about 60 µs of composing per request.
@@ -691,7 +692,8 @@ async def handle_table(server: Server, request: Request, name: str, who: auth.Au
         offset, limit = ranges.top_level(
             request.headers.get("range") if method == "GET" else None, params.limit, params.offset
         )
-        params.offset, params.limit = offset or None, limit
+        limit = query.cap(limit, server.settings.db_max_rows)
+        params.offset, params.limit, params.max_rows = offset or None, limit, server.settings.db_max_rows
         # A plain read (no query string, count or range) has one query text per table and media type,
         # built once per schema load, as plain calls are (see handle_rpc)
         plain = not request.url.query and count_kind is None and offset == 0 and limit is None

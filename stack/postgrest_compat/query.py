@@ -6,7 +6,7 @@ Type names (`format_type` output) come from the catalog, never from the request.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from psycopg import sql
 
@@ -104,6 +104,7 @@ class ReadParams:
     embedded: dict[tuple[str, ...], ReadParams] = field(default_factory=dict)  # books.title=eq.x etc.
     columns: list[str] | None = None  # ?columns= of a POST
     on_conflict: list[str] | None = None
+    max_rows: int | None = None  # db-max-rows: the cap of every to-many embed (the top level's is `limit`)
 
     @property
     def has_embeds(self) -> bool:
@@ -399,6 +400,13 @@ def _int_param(value: str) -> int | None:
         return None
 
 
+def cap(limit: int | None, max_rows: int | None) -> int | None:
+    """The limit within db-max-rows (v16.2 RangeQuery.hs restrictRange)."""
+    if max_rows is None:
+        return limit
+    return max_rows if limit is None else min(limit, max_rows)
+
+
 def negative_limit() -> errors.ApiError:
     return errors.ApiError(
         416, "PGRST103", "Requested range not satisfiable", "Limit should be greater than or equal to zero."
@@ -682,6 +690,8 @@ class Tree:
         key_path = (*path, item.key)
         self.used.add(key_path)
         params = self.top.embedded.get(key_path, ReadParams())
+        if self.top.max_rows is not None and not rel.to_one:  # QueryLimitedSpec "works on all levels"
+            params = replace(params, limit=cap(params.limit, self.top.max_rows))
         inner = self.build(child, item.items, params.filters, source, key_path)
         if rel.function:  # fn(parent row): the parent's row cast back to its table's type
             origin = sql.SQL("{}(CAST(ROW({}.*) AS {}))").format(

@@ -36,6 +36,7 @@ class Settings:
     app_settings: dict[str, str] = field(default_factory=dict)
     client_error_verbosity: str = "verbose"
     db_tx_end: str = "commit"
+    db_max_rows: int | None = None
 
 
 def _bool(name: str, value: str) -> bool:
@@ -103,6 +104,8 @@ def from_environment(env: dict[str, str]) -> Settings:
     tx_end = (get("PGRST_DB_TX_END") or "commit").strip()
     if tx_end not in ("commit", "commit-allow-override", "rollback", "rollback-allow-override"):
         raise ConfigError("Invalid transaction termination. Check your configuration.")  # v16.2 Config.hs
+    max_rows = get("PGRST_DB_MAX_ROWS")
+    max_rows = _int("PGRST_DB_MAX_ROWS", max_rows) if max_rows and max_rows.strip() else None
     return Settings(
         db_uri=get("PGRST_DB_URI") or "postgresql://",
         db_schemas=schemas,
@@ -123,6 +126,7 @@ def from_environment(env: dict[str, str]) -> Settings:
         app_settings=app_settings,
         client_error_verbosity=verbosity,
         db_tx_end=tx_end,
+        db_max_rows=max_rows,
     )
 
 
@@ -143,6 +147,7 @@ IMPLEMENTED = {
     "db-channel",
     "db-channel-enabled",
     "db-extra-search-path",
+    "db-max-rows",
     "db-pool",
     "db-pool-acquisition-timeout",
     "db-pre-request",

@@ -204,10 +204,10 @@ def test_a_setting_not_implemented_is_named_at_start():
     named in a warning at start, never silently ignored. (v16.2 defaults.config lists the settings.)"""
     if os.environ.get("POSTGREST_BIN"):
         pytest.skip("PostgREST itself implements every setting")
-    with run({"PGRST_DB_MAX_ROWS": "5", "PGRST_LOG_LEVEL": "info", "PGRST_NOT_A_SETTING": "x"}) as postgrest:
+    with run({"PGRST_DB_PLAN_ENABLED": "true", "PGRST_LOG_LEVEL": "info", "PGRST_NOT_A_SETTING": "x"}) as postgrest:
         postgrest.get("/")
     output = postgrest.output()
-    assert "PGRST_DB_MAX_ROWS (db-max-rows)" in output and "PGRST_LOG_LEVEL (log-level)" in output
+    assert "PGRST_DB_PLAN_ENABLED (db-plan-enabled)" in output and "PGRST_LOG_LEVEL (log-level)" in output
     assert "does not implement" in output and "NOT_A_SETTING" not in output
 
 
@@ -273,3 +273,27 @@ def test_invalid_db_tx_end():
         stop(process)
     assert process.returncode == 1
     assert "Invalid transaction termination. Check your configuration." in out + err
+
+
+# ---- db-max-rows --------------------------------------------------------------------------------
+
+
+@needs_process
+def test_db_max_rows():
+    """v16.2 test/spec/Feature/Query/QueryLimitedSpec.hs (db-max-rows = 2): "restricts results",
+    "respects additional client limiting", "works on all levels" (a to-many embed too), "should work
+    with limit 0"; set-returning calls are read the same way."""
+    with run({"PGRST_DB_MAX_ROWS": "2"}) as postgrest:
+        r = postgrest.get("/items?select=id&order=id")
+        assert r.json() == [{"id": 1}, {"id": 2}] and r.headers["Content-Range"] == "0-1/*"
+        r = postgrest.get("/items?select=id&order=id", headers={"Range": "0-0"})
+        assert r.json() == [{"id": 1}] and r.headers["Content-Range"] == "0-0/*"
+        r = postgrest.get("/items?limit=0")
+        assert r.json() == [] and r.headers["Content-Range"] == "*/*"
+        r = postgrest.get("/items?select=id&order=id", headers={"Prefer": "count=exact"})
+        assert r.status_code == 206 and r.headers["Content-Range"] == "0-1/10"
+        r = postgrest.get("/rpc/list_items?select=id")
+        assert r.json() == [{"id": 1}, {"id": 2}]
+    with run({"PGRST_DB_MAX_ROWS": "1"}) as postgrest:  # Ann has two books
+        r = postgrest.get("/authors?select=id,books(id)&order=id&books.order=id")
+        assert r.json() == [{"id": 1, "books": [{"id": 1}]}]
