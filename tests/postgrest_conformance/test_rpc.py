@@ -307,3 +307,20 @@ def test_rpc_max_affected_needs_a_set(s, function):
         "hint": None,
         "message": "Function must return SETOF or TABLE when max-affected preference is used with handling=strict",
     }
+
+
+def test_rpc_params_single_object_is_not_a_preference(s):
+    """v16.2 src/library/PostgREST/ApiRequest/Preferences.hs fromHeaders: params=single-object is no
+    longer among the accepted preferences, so handling=strict refuses it (PGRST122, Plan.hs
+    callReadPlan) after the function is found; a call no function matches is PGRST202 first."""
+    strict = {"Prefer": "params=single-object, handling=strict"}
+    r = s.post("/rpc/add", json={"a": 1, "b": 2}, headers=strict)
+    assert r.status_code == 400
+    assert r.json() == {
+        "code": "PGRST122",
+        "message": "Invalid preferences given with handling=strict",
+        "details": "Invalid preferences: params=single-object",
+        "hint": None,
+    }
+    assert s.post("/rpc/add", json={"a": 1, "b": 2}, headers={"Prefer": "params=single-object"}).json() == 3
+    assert s.post("/rpc/add", json={"x": 1}, headers=strict).json()["code"] == "PGRST202"
