@@ -177,8 +177,10 @@ _LOGIC_ITEM = re.compile(r"^(not\.)?(and|or)\s*\((.*)\)$", re.S)
 EXPECTING_CONDITION = "expecting field name (* or [a..z0..9_$]), negation operator (not) or logic operator (and, or)"
 
 
-def _logic_error(raw: str, details: str) -> errors.ApiError:
-    return errors.query_param_error(f'"failed to parse logic tree ({raw})"', details)
+def _logic_error(raw: str, details: str, column: int | None = None) -> errors.ApiError:
+    """v16.2 QueryParams.hs parses op<>value ("or()"): the column counts from the key's first letter."""
+    where = "" if column is None else f" (line 1, column {column})"
+    return errors.query_param_error(f'"failed to parse logic tree ({raw})"{where}', details)
 
 
 def _split_conditions(text: str, raw: str) -> list[str]:
@@ -257,7 +259,9 @@ def parse_logic(key: str, value: str) -> Logic:
     if _too_deep(text):
         raise errors.nested_too_deep("logic tree")
     if not (text.startswith("(") and text.endswith(")")):
-        raise _logic_error(value, f'unexpected "{text[:1]}" expecting "("')
+        raise _logic_error(value, f'unexpected "{text[:1]}" expecting "("', len(key) + 1)
+    if not text[1:-1].strip():  # AndOrParamsSpec "cannot have zero conditions": or=() stops at its ")"
+        raise _logic_error(value, f'unexpected ")" {EXPECTING_CONDITION}', len(key) + len(text))
     children = [_condition(item, value) for item in _split_conditions(text[1:-1], value)]
     return Logic(key.removeprefix("not.").upper(), children, negated)
 
@@ -365,29 +369,44 @@ def parse_select(text: str) -> list | None:
         ) from None
 
 
+def _order_error(text: str, column: int, details: str) -> errors.ApiError:
+    """v16.2 QueryParams.hs pOrder's Parsec error: the order quoted, then where the parser stopped."""
+    return errors.query_param_error(f'"failed to parse order ({text})" (line 1, column {column})', details)
+
+
 def parse_order(text: str) -> list[tuple]:
-    terms = []
+    terms, cursor = [], 0
     for part in _split_top(text) or [text]:
+        start = text.find(part, cursor) if part else cursor  # where this term begins, 0-based
+        cursor = start + len(part)
         related = None
         if "(" in part and ")" in part:  # order=authors(name).desc: a related (to-one) order
             related, part = part[: part.index("(")].strip(), part[part.index("(") + 1 :].replace(")", "", 1)
         pieces = part.strip().split(".")
         column, direction, nulls = pieces[0], None, None
+        # 0-based, just after the field (a related one's "name(" and ")" included)
+        position = start + len(pieces[0]) + (len(related) + 2 if related else 0)
         for piece in pieces[1:]:
-            if piece in ("asc", "desc") and direction is None:
+            keyword = next((k for k in ("asc", "desc", "nullsfirst", "nullslast") if piece.startswith(k)), None)
+            if piece in ("asc", "desc") and direction is None and nulls is None:
                 direction = piece
             elif piece in ("nullsfirst", "nullslast") and nulls is None:
                 nulls = piece
+            elif keyword and piece != keyword:  # id.asc.nullslasttt: Parsec took the keyword, then stopped
+                stop = position + 1 + len(keyword)
+                raise _order_error(
+                    text, stop + 1, f"unexpected '{piece[len(keyword)]}' expecting \",\" or end of input"
+                )
             else:
-                raise errors.query_param_error(
-                    f'"failed to parse order ({text})"',
+                raise _order_error(
+                    text,
+                    position + 1,
                     f'unexpected "{piece[:1]}" expecting "asc", "desc", "nullsfirst" or "nullslast"',
                 )
+            position += 1 + len(piece)
         found = parse_field(column) if column else None
         if found is None:
-            raise errors.query_param_error(
-                f'"failed to parse order ({text})"', "unexpected end of input expecting field name"
-            )
+            raise _order_error(text, start + 1, "unexpected end of input expecting field name")
         terms.append(((related, found) if related else found, direction, nulls))
     return terms
 

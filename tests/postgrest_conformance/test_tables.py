@@ -305,3 +305,34 @@ def test_nulls_stripped_object(s):
     assert r.headers["Content-Type"] == "application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8"
     r = s.get("/items?select=id,qty", headers=accept)
     assert r.status_code == 406 and r.json()["code"] == "PGRST116"
+
+
+def test_order_parse_error_has_its_position(s):
+    """v16.2 test/spec/Feature/Query/QuerySpec.hs "gives meaningful error message on bad syntax"
+    (order): Parsec's "(line 1, column N)" after the message, where the parser stopped."""
+    r = s.get("/items?order=id.asc.nullslasttt")
+    assert r.status_code == 400
+    assert r.json() == {
+        "details": "unexpected 't' expecting \",\" or end of input",
+        "message": '"failed to parse order (id.asc.nullslasttt)" (line 1, column 17)',
+        "code": "PGRST100",
+        "hint": None,
+    }
+    r = s.get("/items?order=name.desc,id.ascending")
+    assert r.json()["message"] == '"failed to parse order (name.desc,id.ascending)" (line 1, column 17)'
+
+
+def test_logic_tree_parse_error_has_its_position(s):
+    """v16.2 test/spec/Feature/Query/AndOrParamsSpec.hs "cannot have zero conditions": PostgREST parses
+    the key and the value together ("or()", QueryParams.hs pRequestLogicTree), so the column counts
+    from the key's first letter."""
+    r = s.get("/items?or=()")
+    assert r.status_code == 400
+    assert r.json() == {
+        "details": 'unexpected ")" expecting field name (* or [a..z0..9_$]), negation operator (not) or logic '
+        "operator (and, or)",
+        "message": '"failed to parse logic tree (())" (line 1, column 4)',
+        "code": "PGRST100",
+        "hint": None,
+    }
+    assert s.get("/items?not.or=()").json()["message"] == '"failed to parse logic tree (())" (line 1, column 8)'
