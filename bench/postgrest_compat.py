@@ -2,7 +2,8 @@
 
 GET of a 10-row table: p50 with one client (the latency goal) and req/s with 8 concurrent clients
 (the throughput goal); POST /rpc/login p50 against the bcrypt check alone timed in SQL.
-`run(...) -> dict`; `python -m bench.postgrest_compat` prints a table.
+`run(...) -> dict`; `python -m bench.postgrest_compat` prints a table; `python -m bench.postgrest_compat
+--compare DIR_A DIR_B` compares the servers of two worktrees (two commits), interleaved.
 
 The load generator is bench.load (one kept-alive http.client connection per thread), as for the
 rest of `make bench`. Each result reports the CPU the generator and the server used per request,
@@ -158,7 +159,67 @@ def text(result: dict) -> str:
     return "\n".join(rows)
 
 
+def compare(roots: list[Path], rounds: int = 7, seconds: float = 2.0, clients: int = 8) -> dict:
+    """A/B of the servers in two trees (`git worktree`s of two commits, say), both on the conformance
+    database, measured in turns (A, B, B, A ...) so that a busy machine slows both alike; the medians over
+    `rounds` of each one's GET p50 (1 client), req/s (`clients`) and the server's CPU per request under
+    that load (the figure a busy machine disturbs least). On a loaded two-core machine the server started
+    first served fewer req/s even when both trees held the same commit: run both orders."""
+    import os
+    import statistics
+    import sys
+
+    from stack.harness import conformance
+    from stack.services.processes import free_port
+
+    conformance.prepare_database()
+    servers = {}
+    try:
+        for label, root in ((str(root), Path(root).resolve()) for root in roots):
+            port = free_port()
+            base = {k: v for k, v in os.environ.items() if not k.startswith("PGRST_")}
+            log = SERVER_LOG.with_name(f"postgrest-compat-bench-{len(servers)}.log")
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("w") as output:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "stack.postgrest_compat"],
+                    env={**base, **conformance.server_env(port), "PYTHONPATH": str(root)},
+                    cwd=root,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                )
+            servers[label] = (process, f"http://127.0.0.1:{port}")
+        for process, url in servers.values():
+            wait_until_serving(url, process)
+            get_load(url, "/items", clients, 1)  # warm up (pool, caches)
+        samples = {label: {"p50_ms": [], "rps": [], "server_cpu_ms_per_request": []} for label in servers}
+        for turn in range(rounds):  # A, B, then B, A: neither always goes first
+            for label in list(servers)[:: 1 if turn % 2 == 0 else -1]:
+                process, url = servers[label]
+                samples[label]["p50_ms"].append(get_load(url, "/items", 1, seconds, process.pid)["p50_ms"])
+                loaded = get_load(url, "/items", clients, seconds, process.pid)
+                samples[label]["rps"].append(loaded["rps"])
+                samples[label]["server_cpu_ms_per_request"].append(loaded["server_cpu_ms_per_request"])
+    finally:
+        for process, _ in servers.values():
+            conformance.stop(process)
+    return {
+        label: {name: statistics.median(values) for name, values in found.items()} | {"rounds": rounds}
+        for label, found in samples.items()
+    }
+
+
 def main() -> None:
+    import sys
+
+    if len(sys.argv) == 4 and sys.argv[1] == "--compare":
+        result = compare([Path(sys.argv[2]), Path(sys.argv[3])])
+        for label, found in result.items():
+            print(
+                f"{label}: GET /items p50 (1 client) {found['p50_ms']:.2f} ms, req/s (8 clients) {found['rps']:.0f},"
+                f" server CPU {found['server_cpu_ms_per_request']:.2f} ms/request"
+            )
+        return
     print(text(run()))
 
 

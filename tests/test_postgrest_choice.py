@@ -10,6 +10,11 @@ from stack.services import postgrest
 PINNED = config.pins()["POSTGREST_VERSION"]
 
 
+def test_the_pin_is_v16_2():
+    """Issue 20: the course follows PostgREST v16.2, the newest 16.x tag of PostgREST's repository."""
+    assert PINNED == "v16.2"
+
+
 def installed_postgrest(folder, version: str) -> str:
     """An executable that answers `--version` the way PostgREST's binary does (only its version is read here)."""
     binary = folder / "postgrest"
@@ -23,22 +28,24 @@ def variables():
     return {k: v for k, v in config.settings().items() if k != "POSTGREST_BIN"}
 
 
-def test_another_major_on_path_is_not_used_and_both_versions_are_named(tmp_path, monkeypatch, variables):
-    binary = installed_postgrest(tmp_path, "12.2.3")
+@pytest.mark.parametrize("version", ["12.2.3", "14.1", "14.17"])
+def test_another_major_on_path_is_not_used_and_both_versions_are_named(tmp_path, monkeypatch, variables, version):
+    """v14 (the course's former pin, whose last release is 14.17) is refused like any other major."""
+    binary = installed_postgrest(tmp_path, version)
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
     assert postgrest.real_binary(variables) is None
     assert postgrest.describe(variables).startswith(postgrest.COMPATIBLE)
     warning = postgrest.version_warning(variables)
-    assert f"{binary} is PostgREST 12.2.3, but the course follows {PINNED}" in warning
+    assert f"{binary} is PostgREST {version}, but the course follows {PINNED}" in warning
     assert "not used" in warning
 
 
 def test_the_pinned_major_on_path_is_used(tmp_path, monkeypatch, variables):
-    binary = installed_postgrest(tmp_path, "14.3")
+    binary = installed_postgrest(tmp_path, "16.1")
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
     assert postgrest.real_binary(variables) == binary
     assert postgrest.version_warning(variables) is None
-    assert postgrest.describe(variables) == f"real PostgREST 14.3 at {binary}"
+    assert postgrest.describe(variables) == f"real PostgREST 16.1 at {binary}"
 
 
 def test_postgrest_bin_of_another_major_is_used_with_a_warning(tmp_path, variables):

@@ -1,6 +1,6 @@
 """A PostgREST-compatible server for machines without a PostgREST binary.
 
-It follows the PostgREST release pinned in stack/compose.yaml (v14.1) for everything the
+It follows the PostgREST release pinned in stack/compose.yaml (v16.2) for everything the
 course touches, and is configured only by PGRST_* environment variables:
 ``python -m stack.postgrest_compat``.
 """

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import sys
 
-from .settings import ConfigError, from_environment
+from .jspath import deprecation_warning, is_deprecated
+from .settings import ConfigError, from_environment, not_implemented
 
 
 def check_uri(uri: str) -> str | None:
@@ -34,6 +35,8 @@ def main() -> int:
     if failure:
         print(failure, file=sys.stderr, flush=True)
         return 1
+    for line in start_warnings(settings, os.environ):
+        print(line, flush=True)
     import uvicorn
 
     from .app import create_app
@@ -45,6 +48,20 @@ def main() -> int:
     except SystemExit:  # uvicorn's own exit when start-up fails; PostgREST's code is 1
         return 1
     return 0
+
+
+def start_warnings(settings, env) -> list[str]:
+    """What this server logs before it serves: the deprecated role claim key syntax (as v16.2 logs it),
+    then each PostgREST setting given that this server does not implement."""
+    lines = deprecation_warning(settings.jwt_role_claim_key) if is_deprecated(settings.jwt_role_claim_key) else []
+    ignored = not_implemented(env)
+    if ignored:
+        lines.append(
+            "WARNING: this PostgREST-compatible server does not implement "
+            + ", ".join(ignored)
+            + ": ignored. Unset it, or run PostgREST itself (POSTGREST_BIN in .env)."
+        )
+    return lines
 
 
 def run(uvicorn, app, settings) -> None:

@@ -22,6 +22,16 @@ JSON_TYPE = "application/json; charset=utf-8"
 OBJECT_TYPE = "application/vnd.pgrst.object+json; charset=utf-8"
 OPENAPI_TYPE = "application/openapi+json; charset=utf-8"
 CSV_TYPE = "text/csv; charset=utf-8"
+VARY = "Accept, Prefer, Range"
+# v16.2 MediaType.hs: these with ;nulls=stripped ask for the body through json_strip_nulls
+ARRAY_STRIPPED = "application/vnd.pgrst.array+json;nulls=stripped"
+OBJECT_STRIPPED = "application/vnd.pgrst.object+json;nulls=stripped"
+STRIPPABLE = {
+    "application/vnd.pgrst.array+json": ARRAY_STRIPPED,
+    "application/vnd.pgrst.array": ARRAY_STRIPPED,
+    "application/vnd.pgrst.object+json": OBJECT_STRIPPED,
+    "application/vnd.pgrst.object": OBJECT_STRIPPED,
+}
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 BEGIN_RO = b"BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY"
 BEGIN_RW = b"BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
@@ -51,8 +61,11 @@ def negotiate(accept: str | None, offered: list[str]) -> str | None:
                     q = float(value)
                 except ValueError:
                     q = 0.0
+        media = media.lower()
+        if media in STRIPPABLE and any(p.replace(" ", "").lower() == "nulls=stripped" for p in params):
+            media = STRIPPABLE[media]
         if media:
-            ranges.append((-q, position, media.lower()))
+            ranges.append((-q, position, media))
     for _, _, media in sorted(ranges):
         if media == "*/*":
             return offered[0]
@@ -122,6 +135,8 @@ class Server:
         self.app_values = [settings.app_settings[name] for name in app_names]
         self.pre_request = None
         self.prefix: dict[bool, bytes] | None = None  # BEGIN; set_config(...); pre-request; as bytes
+        self.rollback_all = settings.db_tx_end.startswith("rollback")
+        self.allow_tx = settings.db_tx_end.endswith("allow-override")
         self.use_pre_request(settings.db_pre_request)
 
     def use_pre_request(self, name: str | None) -> None:
@@ -294,6 +309,7 @@ class Server:
         singular: bool = False,
         max_affected: int | None = None,
         timezone: str | None = None,
+        tx: str | None = None,
     ):
         """One transaction: BEGIN; set_config(...); pre-request; main query; COMMIT.
 
@@ -304,7 +320,7 @@ class Server:
         inserted); `main` may end with an EXPLAIN (Prefer: count=planned), whose estimate is the total."""
         if self.down is not None:
             raise errors.connection_error(self.down)
-        params = [*self._gucs(request, who, schema_name), *([timezone] if timezone else []), *values]
+        params = [*self._gucs(request, who, schema_name), *([] if timezone is None else [timezone]), *values]
         if any(isinstance(value, str) and "\x00" in value for value in params):
             # A NUL cannot travel inside a query text (libpq stops at it): answer as PostgreSQL does.
             raise errors.nul_in_text()
@@ -312,9 +328,11 @@ class Server:
             async with self.pool.connection() as conn:
                 # Only a singular request rolls back on a wrong row count; it needs a second trip.
                 committing = readonly or not (singular or max_affected is not None)
-                statements = self._statements(conn, readonly, committing, main, timezone is not None)
+                # db-tx-end and Prefer: tx (v16.2 Query.hs): ROLLBACK instead of COMMIT, the answer unchanged
+                end = b"ROLLBACK" if (tx == "rollback" if tx else self.rollback_all) else b"COMMIT"
+                statements = self._statements(conn, readonly, committing, main, timezone is not None, end)
                 # Read with the statements (a config reload may change the pre-request meanwhile).
-                main_index = self.main_index + (1 if timezone else 0)  # Prefer: timezone is a statement of its own
+                main_index = self.main_index + (0 if timezone is None else 1)  # Prefer: timezone is a statement of its own
                 try:
                     results = await wire.run(conn, wire.bind(conn, statements, params))
                     count, body, guc_headers, guc_status, total, inserted = wire.first_row(conn, results[main_index])
@@ -331,18 +349,15 @@ class Server:
                         raise errors.singularity_error(count)
                     if max_affected is not None and count > max_affected:  # Prefer: handling=strict, max-affected
                         await conn.execute(b"ROLLBACK", prepare=False)
-                        raise errors.ApiError(
-                            400,
-                            "PGRST124",
-                            "Query result exceeds max-affected preference constraint",
-                            f"The query affects {count} rows",
-                        )
+                        raise errors.max_affected(count)
                     try:
-                        await conn.execute(b"COMMIT", prepare=False)
+                        await conn.execute(end, prepare=False)
                     except psycopg.Error as error:
                         raise self._query_failed(error, conn, who) from None
                 elif singular and count != 1:
                     raise errors.singularity_error(count)
+                elif max_affected is not None and count > max_affected:
+                    raise errors.max_affected(count)
                 # Decoded after COMMIT, as PostgREST does (Response.hs): a bad value is a 500, the
                 # transaction stays committed.
                 extra_headers = parse_guc_headers(guc_headers)
@@ -365,7 +380,9 @@ class Server:
             return errors.client_error(str(error).strip())
         return errors.from_postgres(error, who.authenticated)
 
-    def _statements(self, conn, readonly: bool, committing: bool, main, timezone: bool = False) -> bytes:
+    def _statements(
+        self, conn, readonly: bool, committing: bool, main, timezone: bool = False, end: bytes = b"COMMIT"
+    ) -> bytes:
         """BEGIN; set_config(...); [pre-request;] main[; COMMIT] as one query text (%s placeholders)."""
         if self.prefix is None:
             pre = [query.render(self.pre_request, conn)] if self.pre_request is not None else []
@@ -375,7 +392,7 @@ class Server:
             }
         text = main.as_bytes(conn) if isinstance(main, query.Text) else query.render(main, conn)
         zone = b"SELECT set_config('timezone', %s, true); " if timezone else b""
-        return self.prefix[readonly] + zone + text + (b"; COMMIT" if committing else b"")
+        return self.prefix[readonly] + zone + text + (b"; " + end if committing else b"")
 
 
 def parse_guc_headers(text: str | None) -> list[tuple[str, str]]:
@@ -412,9 +429,9 @@ def parse_guc_status(text: str | None) -> int | None:
 # ---- handlers -----------------------------------------------------------------------------------
 
 
-def error_response(error: errors.ApiError) -> Response:
+def error_response(error: errors.ApiError, verbose: bool = True) -> Response:
     headers = {"Proxy-Status": f"PostgREST; error={error.code}"}
-    response = Response(error.body(), status_code=error.status, media_type=None, headers=headers)
+    response = Response(error.body(verbose), status_code=error.status, media_type=None, headers=headers)
     response.headers["Content-Type"] = JSON_TYPE
     for key, value in error.headers:
         response.headers.append(key, value)
@@ -451,11 +468,13 @@ def build_response(
     guc_headers: list[tuple[str, str]],
     guc_status: int | None,
     head: bool,
+    empty_length: bool = False,
 ) -> Response:
+    """empty_length: an empty body still says Content-Length: 0 (an insert's, v16.2 Response.hs)."""
     if (guc_status or status) in (204, 304):
-        body = None  # HTTP allows no body with these, so warp sends none (a function's null, say)
+        body, empty_length = None, False  # HTTP allows no body with these, so warp sends none (a function's null, say)
     response = Response(b"" if (body is None or head) else body.encode(), status_code=guc_status or status)
-    if "content-length" in response.headers and body is None:
+    if "content-length" in response.headers and body is None and not empty_length:
         del response.headers["content-length"]
     if body is not None and media:
         response.headers["Content-Type"] = media
@@ -582,11 +601,12 @@ async def handle_rpc(server: Server, request: Request, name: str, who: auth.Auth
     if media is None:
         raise errors.media_type_error(_requested_types(accept))
     singular = media == "application/vnd.pgrst.object+json"
-    preferences = ranges.preferences(request.headers.getlist("prefer"), server.cache.timezones)
+    preferences = ranges.preferences(request.headers.getlist("prefer"), server.allow_tx)
     count_kind = {"exact": "exact", "estimated": "exact", "planned": "planned"}.get(preferences.get("count"))
     range_header = request.headers.get("range") if method == "GET" else None
     offset, limit = ranges.top_level(range_header, params.limit, params.offset)
-    params.offset, params.limit = offset or None, limit
+    limit = query.cap(limit, server.settings.db_max_rows)
+    params.offset, params.limit, params.max_rows = offset or None, limit, server.settings.db_max_rows
     values: list = []
     # A plain call (no select, filters, order, paging or count) has one query text per argument set:
     # built once per schema load, which saves about 60 µs of composing per request.
@@ -601,6 +621,13 @@ async def handle_rpc(server: Server, request: Request, name: str, who: auth.Auth
         main = query.Text(composed)
         if plain:
             server.cache.calls[key] = (main, kind)
+    strict_limit = preferences.max_affected
+    if strict_limit is not None and kind != "set":  # v16.2 Plan.hs failMaxAffectedRpcReturnsSingle
+        raise errors.ApiError(
+            400,
+            "PGRST128",
+            "Function must return SETOF or TABLE when max-affected preference is used with handling=strict",
+        )
     readonly = method != "POST" or not function.volatile
     count, body, guc_headers, guc_status, total, _ = await server.execute(
         request,
@@ -610,7 +637,9 @@ async def handle_rpc(server: Server, request: Request, name: str, who: auth.Auth
         main,
         values,
         singular=singular and kind == "set",
+        max_affected=strict_limit,
         timezone=preferences.get("timezone"),
+        tx=preferences.get("tx"),
     )
     headers = [("Content-Profile", schema_name)] if show_profile else []
     if kind == "void":
@@ -622,7 +651,7 @@ async def handle_rpc(server: Server, request: Request, name: str, who: auth.Auth
             raise ranges.out_of_bounds(offset, total)
     # Response.hs: every call that returns something has a Content-Range, a scalar's is 0-0/*
     headers.append(("Content-Range", ranges.content_range(offset, offset + count - 1, total)))
-    headers += preferences.applied("count", "handling", "timezone")
+    headers += preferences.applied("count", "handling", "timezone", "max-affected")
     if body is None:
         body = "null"
     return build_response(
@@ -685,19 +714,22 @@ async def handle_table(server: Server, request: Request, name: str, who: auth.Au
         allow = "OPTIONS,GET,HEAD" + (",POST,PUT,PATCH,DELETE" if table.kind in ("r", "p", "v", "f") else "")
         return Response(b"", 200, headers={"Allow": allow})
     params = query.parse_query(request.query_params.multi_items())
-    preferences = ranges.preferences(request.headers.getlist("prefer"), server.cache.timezones)
+    preferences = ranges.preferences(request.headers.getlist("prefer"), server.allow_tx)
     accept = request.headers.get("accept")
-    offered = ["application/json", "application/vnd.pgrst.object+json", "text/csv"]
+    offered = ["application/json", "application/vnd.pgrst.object+json", "text/csv", ARRAY_STRIPPED, OBJECT_STRIPPED]
     media = negotiate(accept, offered)
     if media is None:
         raise errors.media_type_error(_requested_types(accept))
-    singular = media == "application/vnd.pgrst.object+json"
+    singular = media in ("application/vnd.pgrst.object+json", OBJECT_STRIPPED)
     returned = preferences.get("return")
     representation = returned == "representation"
     headers = [("Content-Profile", schema_name)] if show_profile else []
     values: list = []
     if media == "text/csv":
         body_sql, answer_type = query.BODY_CSV, CSV_TYPE
+    elif media in (ARRAY_STRIPPED, OBJECT_STRIPPED):  # SqlFragment.hs addNullsToSnip: json_strip_nulls
+        body_sql = query.BODY_SINGLE_STRIPPED if singular else query.BODY_ARRAY_STRIPPED
+        answer_type = media + "; charset=utf-8"
     else:
         body_sql = query.BODY_SINGLE if singular else query.BODY_ARRAY
         answer_type = OBJECT_TYPE if singular else JSON_TYPE
@@ -708,7 +740,8 @@ async def handle_table(server: Server, request: Request, name: str, who: auth.Au
         offset, limit = ranges.top_level(
             request.headers.get("range") if method == "GET" else None, params.limit, params.offset
         )
-        params.offset, params.limit = offset or None, limit
+        limit = query.cap(limit, server.settings.db_max_rows)
+        params.offset, params.limit, params.max_rows = offset or None, limit, server.settings.db_max_rows
         # A plain read (no query string, count or range) has one query text per table and media type,
         # built once per schema load, as plain calls are (see handle_rpc)
         plain = not request.url.query and count_kind is None and offset == 0 and limit is None
@@ -722,7 +755,15 @@ async def handle_table(server: Server, request: Request, name: str, who: auth.Au
             if plain:
                 server.cache.calls[key] = main
         count, body, guc_headers, guc_status, total, _ = await server.execute(
-            request, who, schema_name, True, main, values, singular=singular, timezone=preferences.get("timezone")
+            request,
+            who,
+            schema_name,
+            True,
+            main,
+            values,
+            singular=singular,
+            timezone=preferences.get("timezone"),
+            tx=preferences.get("tx"),
         )
         status = ranges.status(offset, count, total)
         if status == 416:
@@ -774,6 +815,7 @@ async def handle_table(server: Server, request: Request, name: str, who: auth.Au
         singular=singular,
         max_affected=strict_limit,
         timezone=preferences.get("timezone"),
+        tx=preferences.get("tx"),
     )
     if method == "PATCH":
         headers.append(("Content-Range", ranges.content_range(0, count - 1, count if count_kind else None)))
@@ -790,7 +832,8 @@ async def handle_table(server: Server, request: Request, name: str, who: auth.Au
     headers += preferences.applied(*applied)
     if representation:
         return build_response(status, body, answer_type, headers, guc_headers, guc_status, False)
-    return build_response(status, None, None, headers, guc_headers, guc_status, False)
+    # v16.2 Response.hs (MutationCreate): an insert always sends Content-Length, 0 when the body is empty
+    return build_response(status, None, None, headers, guc_headers, guc_status, False, method == "POST")
 
 
 def content_location(name: str, items: list[tuple[str, str]]) -> str:
@@ -866,6 +909,7 @@ async def handle_root(server: Server, request: Request, who: auth.Auth) -> Respo
 
 def create_app(settings: Settings) -> App:
     server = Server(settings)
+    verbose = settings.client_error_verbosity == "verbose"
 
     async def endpoint(request: Request) -> Response:
         started = time.perf_counter()
@@ -886,13 +930,17 @@ def create_app(settings: Settings) -> App:
                 response = await handle_table(server, request, parts[0], who)
             else:
                 raise errors.invalid_resource_path()
+            # v16.2 App.hs toWaiResponse: every answer that is not an error varies with these,
+            # unless the response already names a Vary (response.headers, say); CHANGELOG 16.0, #4609
+            if "vary" not in response.headers:
+                response.headers["Vary"] = VARY
         except errors.ApiError as error:
-            response = error_response(error)
+            response = error_response(error, verbose)
         except RecursionError:  # e.g. a body parsed, but too deep to serialise again
-            response = error_response(errors.nested_too_deep("request"))
+            response = error_response(errors.nested_too_deep("request"), verbose)
         except Exception as error:  # a bug here must still answer, and be visible in the log
             log(f"internal error: {error!r}")
-            response = error_response(errors.ApiError(500, "PGRSTX00", str(error)))
+            response = error_response(errors.ApiError(500, "PGRSTX00", str(error)), verbose)
         # PostgREST's header name, our own product token: a learner's curl must not mistake this for PostgREST.
         response.headers["Server"] = f"postgrest-compatible/{FOLLOWS}"
         elapsed = (time.perf_counter() - started) * 1000

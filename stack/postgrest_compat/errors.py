@@ -16,12 +16,12 @@ class ApiError(Exception):
         self.details, self.hint = details, hint
         self.headers = list(headers or [])
 
-    def body(self) -> bytes:
-        return json.dumps(
-            {"code": self.code, "details": self.details, "hint": self.hint, "message": self.message},
-            separators=(",", ":"),
-            ensure_ascii=False,
-        ).encode()
+    def body(self, verbose: bool = True) -> bytes:
+        """client-error-verbosity=minimal leaves out details and hint (v16.2 Error.hs errorPayload)."""
+        fields = {"code": self.code, "details": self.details, "hint": self.hint, "message": self.message}
+        if not verbose:
+            fields = {"code": self.code, "message": self.message}
+        return json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 # ---- JWT (PGRST3xx) ---------------------------------------------------------------------------
@@ -52,6 +52,13 @@ def secret_missing() -> ApiError:
 
 def connection_error(details: str | None) -> ApiError:
     return ApiError(503, "PGRST000", "Database connection error. Retrying the connection.", details)
+
+
+def max_affected(count: int) -> ApiError:
+    """Prefer: handling=strict, max-affected=N and more rows (v16.2 Error.hs MaxAffectedViolationError)."""
+    return ApiError(
+        400, "PGRST124", "Query result exceeds max-affected preference constraint", f"The query affects {count} rows"
+    )
 
 
 def client_error(details: str | None) -> ApiError:

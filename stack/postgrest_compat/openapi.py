@@ -29,8 +29,13 @@ _TYPES = {
 }
 
 
+# v16.2 OpenAPI.hs toSwaggerFormat (since 14.8, PR 4641): OpenAPI 2.0's integer formats; any other
+# type's format is its PostgreSQL name.
+_FORMATS = {"smallint": "int32", "integer": "int32", "bigint": "int64"}
+
+
 def swagger_type(type_name: str) -> str | None:
-    """v14.1 src/PostgREST/Response/OpenAPI.hs toSwaggerType."""
+    """v16.2 src/library/PostgREST/Response/OpenAPI.hs toSwaggerType."""
     if type_name in _TYPES:
         return _TYPES[type_name]
     return "array" if type_name.endswith("[]") else "string"
@@ -38,7 +43,7 @@ def swagger_type(type_name: str) -> str | None:
 
 def _typed(type_name: str) -> dict:
     """type (when it has one), format, and items for an array, as makeProperty/makeProcProperty set them."""
-    found = {"format": type_name}
+    found = {"format": _FORMATS.get(type_name, type_name)}
     kind = swagger_type(type_name)
     if kind:
         found["type"] = kind
@@ -307,6 +312,6 @@ def document(
         "parameters": parameters,
         "externalDocs": {
             "description": "PostgREST Documentation",
-            "url": "https://postgrest.org/en/v14/references/api.html",
+            "url": "https://postgrest.org/en/v16/references/api.html",
         },
     }

@@ -6,7 +6,7 @@ Type names (`format_type` output) come from the catalog, never from the request.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from psycopg import sql
 
@@ -41,8 +41,16 @@ FTS = {"fts": "to_tsquery", "plfts": "plainto_tsquery", "phfts": "phraseto_tsque
 _FTS_OPERATOR = re.compile(r"^(fts|plfts|phfts|wfts)(?:\(([A-Za-z_][A-Za-z0-9_]*)\))?$")
 
 
+# v16.2 QueryParams.hs pQuantOp: these operators take (any) or (all) and a '{a,b}' array literal
+_QUANTIFIED = re.compile(r"^(eq|gte|gt|lte|lt|like|ilike|match|imatch)\((any|all)\)$")
+
+
 def known_operator(operator: str) -> bool:
-    return operator in OPERATORS or operator in ("in", "is") or bool(_FTS_OPERATOR.match(operator))
+    return (
+        operator in OPERATORS
+        or operator in ("in", "is")
+        or bool(_FTS_OPERATOR.match(operator) or _QUANTIFIED.match(operator))
+    )
 
 
 IS_VALUES = {"null": "NULL", "not_null": "NOT NULL", "true": "TRUE", "false": "FALSE", "unknown": "UNKNOWN"}
@@ -96,6 +104,7 @@ class ReadParams:
     embedded: dict[tuple[str, ...], ReadParams] = field(default_factory=dict)  # books.title=eq.x etc.
     columns: list[str] | None = None  # ?columns= of a POST
     on_conflict: list[str] | None = None
+    max_rows: int | None = None  # db-max-rows: the cap of every to-many embed (the top level's is `limit`)
 
     @property
     def has_embeds(self) -> bool:
@@ -159,7 +168,7 @@ def parse_filter(column: str, raw: str) -> Filter:
                 f'unexpected "{value[:1]}" expecting null, not_null, true, false or unknown',
             )
         return Filter(column, "is", value.lower(), negated)
-    if operator in ("like", "ilike"):
+    if operator.split("(")[0] in ("like", "ilike"):
         value = value.replace("*", "%")
     return Filter(column, operator, value, negated)
 
@@ -168,8 +177,10 @@ _LOGIC_ITEM = re.compile(r"^(not\.)?(and|or)\s*\((.*)\)$", re.S)
 EXPECTING_CONDITION = "expecting field name (* or [a..z0..9_$]), negation operator (not) or logic operator (and, or)"
 
 
-def _logic_error(raw: str, details: str) -> errors.ApiError:
-    return errors.query_param_error(f'"failed to parse logic tree ({raw})"', details)
+def _logic_error(raw: str, details: str, column: int | None = None) -> errors.ApiError:
+    """v16.2 QueryParams.hs parses op<>value ("or()"): the column counts from the key's first letter."""
+    where = "" if column is None else f" (line 1, column {column})"
+    return errors.query_param_error(f'"failed to parse logic tree ({raw})"{where}', details)
 
 
 def _split_conditions(text: str, raw: str) -> list[str]:
@@ -248,7 +259,9 @@ def parse_logic(key: str, value: str) -> Logic:
     if _too_deep(text):
         raise errors.nested_too_deep("logic tree")
     if not (text.startswith("(") and text.endswith(")")):
-        raise _logic_error(value, f'unexpected "{text[:1]}" expecting "("')
+        raise _logic_error(value, f'unexpected "{text[:1]}" expecting "("', len(key) + 1)
+    if not text[1:-1].strip():  # AndOrParamsSpec "cannot have zero conditions": or=() stops at its ")"
+        raise _logic_error(value, f'unexpected ")" {EXPECTING_CONDITION}', len(key) + len(text))
     children = [_condition(item, value) for item in _split_conditions(text[1:-1], value)]
     return Logic(key.removeprefix("not.").upper(), children, negated)
 
@@ -356,29 +369,44 @@ def parse_select(text: str) -> list | None:
         ) from None
 
 
+def _order_error(text: str, column: int, details: str) -> errors.ApiError:
+    """v16.2 QueryParams.hs pOrder's Parsec error: the order quoted, then where the parser stopped."""
+    return errors.query_param_error(f'"failed to parse order ({text})" (line 1, column {column})', details)
+
+
 def parse_order(text: str) -> list[tuple]:
-    terms = []
+    terms, cursor = [], 0
     for part in _split_top(text) or [text]:
+        start = text.find(part, cursor) if part else cursor  # where this term begins, 0-based
+        cursor = start + len(part)
         related = None
         if "(" in part and ")" in part:  # order=authors(name).desc: a related (to-one) order
             related, part = part[: part.index("(")].strip(), part[part.index("(") + 1 :].replace(")", "", 1)
         pieces = part.strip().split(".")
         column, direction, nulls = pieces[0], None, None
+        # 0-based, just after the field (a related one's "name(" and ")" included)
+        position = start + len(pieces[0]) + (len(related) + 2 if related else 0)
         for piece in pieces[1:]:
-            if piece in ("asc", "desc") and direction is None:
+            keyword = next((k for k in ("asc", "desc", "nullsfirst", "nullslast") if piece.startswith(k)), None)
+            if piece in ("asc", "desc") and direction is None and nulls is None:
                 direction = piece
             elif piece in ("nullsfirst", "nullslast") and nulls is None:
                 nulls = piece
+            elif keyword and piece != keyword:  # id.asc.nullslasttt: Parsec took the keyword, then stopped
+                stop = position + 1 + len(keyword)
+                raise _order_error(
+                    text, stop + 1, f"unexpected '{piece[len(keyword)]}' expecting \",\" or end of input"
+                )
             else:
-                raise errors.query_param_error(
-                    f'"failed to parse order ({text})"',
+                raise _order_error(
+                    text,
+                    position + 1,
                     f'unexpected "{piece[:1]}" expecting "asc", "desc", "nullsfirst" or "nullslast"',
                 )
+            position += 1 + len(piece)
         found = parse_field(column) if column else None
         if found is None:
-            raise errors.query_param_error(
-                f'"failed to parse order ({text})"', "unexpected end of input expecting field name"
-            )
+            raise _order_error(text, start + 1, "unexpected end of input expecting field name")
         terms.append(((related, found) if related else found, direction, nulls))
     return terms
 
@@ -389,6 +417,13 @@ def _int_param(value: str) -> int | None:
         return int(value)
     except ValueError:
         return None
+
+
+def cap(limit: int | None, max_rows: int | None) -> int | None:
+    """The limit within db-max-rows (v16.2 RangeQuery.hs restrictRange)."""
+    if max_rows is None:
+        return limit
+    return max_rows if limit is None else min(limit, max_rows)
 
 
 def negative_limit() -> errors.ApiError:
@@ -493,6 +528,12 @@ def condition(item: Filter | Logic, qualifier: sql.Composable, values: list) -> 
     elif item.operator in OPERATORS:
         values.append(item.value)
         expr = sql.SQL("{} {} {}").format(column, sql.SQL(OPERATORS[item.operator]), sql.Placeholder())
+    elif _QUANTIFIED.match(item.operator):  # SqlFragment.hs OpQuant: column op ANY|ALL ('{...}')
+        operator, quantifier = _QUANTIFIED.match(item.operator).groups()
+        values.append(item.value)
+        expr = sql.SQL("{} {} {}({})").format(
+            column, sql.SQL(OPERATORS[operator]), sql.SQL(quantifier.upper()), sql.Placeholder()
+        )
     else:
         function, language = _FTS_OPERATOR.match(item.operator).groups()
         if language:
@@ -563,6 +604,8 @@ def order_limit(params: ReadParams, qualifier: sql.Composable, values: list, rel
 BODY_ARRAY = sql.SQL("coalesce(json_agg(_postgrest_t), '[]')::text")
 BODY_SINGLE = sql.SQL("(json_agg(_postgrest_t) -> 0)::text")
 BODY_NONE = sql.SQL("NULL::text")
+BODY_ARRAY_STRIPPED = sql.SQL("coalesce(json_strip_nulls(json_agg(_postgrest_t)), '[]')::text")
+BODY_SINGLE_STRIPPED = sql.SQL("json_strip_nulls(json_agg(_postgrest_t) -> 0)::text")
 # text/csv: a header of the first row's keys, then each row's composite text without its parentheses
 BODY_CSV = sql.SQL(
     "(SELECT coalesce(string_agg(pgrst_k, ','), '') FROM json_object_keys(json_agg(_postgrest_t) -> 0) AS pgrst_k)"
@@ -666,6 +709,8 @@ class Tree:
         key_path = (*path, item.key)
         self.used.add(key_path)
         params = self.top.embedded.get(key_path, ReadParams())
+        if self.top.max_rows is not None and not rel.to_one:  # QueryLimitedSpec "works on all levels"
+            params = replace(params, limit=cap(params.limit, self.top.max_rows))
         inner = self.build(child, item.items, params.filters, source, key_path)
         if rel.function:  # fn(parent row): the parent's row cast back to its table's type
             origin = sql.SQL("{}(CAST(ROW({}.*) AS {}))").format(

@@ -1,5 +1,5 @@
-"""Prefer and Range headers, and the Content-Range and status they lead to, as PostgREST v14.1 reads
-and writes them (src/PostgREST/ApiRequest/Preferences.hs, RangeQuery.hs, ApiRequest.hs getRanges)."""
+"""Prefer and Range headers, and the Content-Range and status they lead to, as PostgREST v16.2 reads
+and writes them (src/library/PostgREST/ApiRequest/Preferences.hs, RangeQuery.hs, ApiRequest.hs)."""
 
 from __future__ import annotations
 
@@ -36,16 +36,19 @@ class Preferences:
 
     def applied(self, *kinds: str) -> list[tuple[str, str]]:
         """Preference-Applied with the given kinds that were asked for, in Preferences.hs's order."""
-        order = ("resolution", "missing", "return", "count", "handling", "timezone")
+        order = ("resolution", "missing", "return", "count", "tx", "handling", "timezone")
+        kinds = (*kinds, "tx")  # every answer names an applied tx= (RollbackSpec)
         values = [f"{kind}={self.chosen[kind]}" for kind in order if kind in kinds and kind in self.chosen]
         if "max-affected" in kinds and self.max_affected is not None:
             values.append(f"max-affected={self.max_affected}")
         return [("Preference-Applied", ", ".join(values))] if values else []
 
 
-def preferences(headers: list[str], timezones: frozenset = frozenset()) -> Preferences:
+def preferences(headers: list[str], allow_tx: bool = False) -> Preferences:
     """Every Prefer header, split on commas; with handling=strict an unknown one is PGRST122.
-    timezone= counts when it names one of the database's time zones (pg_timezone_names)."""
+    timezone= is always taken: PostgreSQL refuses a zone it does not know (22023), whatever the
+    handling (v16.2 Preferences.hs fromHeaders; CHANGELOG 16.0, #5128). tx= counts only when db-tx-end
+    allows an override (allow_tx); otherwise it is accepted and ignored."""
     found = Preferences()
     for header in headers:
         for item in (part.strip() for part in header.split(",")):
@@ -53,9 +56,9 @@ def preferences(headers: list[str], timezones: frozenset = frozenset()) -> Prefe
                 continue
             kind, _, value = item.partition("=")
             if item in ACCEPTED:
-                if kind in KINDS:
+                if kind in KINDS or (kind == "tx" and allow_tx):
                     found.chosen.setdefault(kind, value)
-            elif kind == "timezone" and value in timezones:
+            elif kind == "timezone":
                 found.chosen.setdefault(kind, value)
             elif kind == "max-affected" and re.fullmatch(r"-?[0-9]+", value):
                 found.chosen.setdefault(kind, value)

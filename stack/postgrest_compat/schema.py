@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 TABLES_SQL = """
 select n.nspname, c.relname, c.relkind::text, obj_description(c.oid, 'pg_class'),
        coalesce(json_agg(json_build_object(
-         'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'nullable', not a.attnotnull,
+         'name', a.attname, 'nullable', not a.attnotnull,
+         -- v16.2 SchemaCache.hs data_type: a built-in type without its modifier (numeric, not numeric(10,2))
+         'type', format_type(a.atttypid, case when (select t.typnamespace from pg_type t where t.oid = a.atttypid)
+           = 'pg_catalog'::regnamespace then null else a.atttypmod end),
          'default', pg_get_expr(d.adbin, d.adrelid), 'description', col_description(c.oid, a.attnum),
          'pk', coalesce(a.attnum = any(pk.conkey), false)) order by a.attnum)
          filter (where a.attnum is not null), '[]')
@@ -243,7 +246,6 @@ class SchemaCache:
     tables: dict[tuple[str, str], Table] = field(default_factory=dict)
     functions: dict[tuple[str, str], list[Function]] = field(default_factory=dict)
     relationships: dict[tuple[str, str], list[Relationship]] = field(default_factory=dict)
-    timezones: frozenset = frozenset()  # pg_timezone_names, for Prefer: timezone
     # Query texts of plain calls (no select, filter, order or paging), built once per schema load
     calls: dict[tuple, object] = field(default_factory=dict)  # (query.Text, kind), or a plain read's Text
 
@@ -311,8 +313,6 @@ async def load(conn, schemas: tuple[str, ...]) -> SchemaCache:
         )
     cur = await conn.execute(FOREIGN_KEYS_SQL, [list(schemas), list(schemas)])
     cache.relationships = relationships(await cur.fetchall(), cache.tables)
-    cur = await conn.execute("select name from pg_timezone_names")
-    cache.timezones = frozenset(name for (name,) in await cur.fetchall())
     cur = await conn.execute(VIEW_COLUMNS_SQL, [list(schemas)])
     view_relationships(cache.relationships, await cur.fetchall(), cache.tables)
     cur = await conn.execute(FUNCTIONS_SQL, [list(schemas)])

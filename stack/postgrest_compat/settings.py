@@ -35,6 +35,9 @@ class Settings:
     server_host: str = "0.0.0.0"
     server_port: int = 3000
     app_settings: dict[str, str] = field(default_factory=dict)
+    client_error_verbosity: str = "verbose"
+    db_tx_end: str = "commit"
+    db_max_rows: int | None = None
 
 
 def _bool(name: str, value: str) -> bool:
@@ -85,7 +88,7 @@ def from_environment(env: dict[str, str]) -> Settings:
         if len(key) < 32:
             raise ConfigError("The JWT secret must be at least 32 characters long.")
     try:
-        claim_key = parse_jspath(get("PGRST_JWT_ROLE_CLAIM_KEY") or ".role")
+        claim_key = parse_jspath(get("PGRST_JWT_ROLE_CLAIM_KEY") or "$.role")
     except JSPathError as error:
         raise ConfigError(f"Invalid jwt-role-claim-key: {error}") from None
     app_settings = {}
@@ -96,6 +99,14 @@ def from_environment(env: dict[str, str]) -> Settings:
     if not 0 <= port <= 65535:
         raise ConfigError(f"Invalid value for PGRST_SERVER_PORT: {port}")
     extra = get("PGRST_DB_EXTRA_SEARCH_PATH")
+    verbosity = (get("PGRST_CLIENT_ERROR_VERBOSITY") or "verbose").strip().lower()
+    if verbosity not in ("verbose", "minimal"):  # v16.2 test/io/test_cli.py test_invalid_client_error_verbosity
+        raise ConfigError("Invalid client-error-verbosity. Check your configuration.")
+    tx_end = (get("PGRST_DB_TX_END") or "commit").strip()
+    if tx_end not in ("commit", "commit-allow-override", "rollback", "rollback-allow-override"):
+        raise ConfigError("Invalid transaction termination. Check your configuration.")  # v16.2 Config.hs
+    max_rows = get("PGRST_DB_MAX_ROWS")
+    max_rows = _int("PGRST_DB_MAX_ROWS", max_rows) if max_rows and max_rows.strip() else None
     return Settings(
         db_uri=get("PGRST_DB_URI") or "postgresql://",
         db_schemas=schemas,
@@ -115,4 +126,49 @@ def from_environment(env: dict[str, str]) -> Settings:
         server_host=_host(get("PGRST_SERVER_HOST") or "!4"),
         server_port=port,
         app_settings=app_settings,
+        client_error_verbosity=verbosity,
+        db_tx_end=tx_end,
+        db_max_rows=max_rows,
     )
+
+
+# Every setting of v16.2 (test/io/configs/expected/defaults.config), and which of them this server reads.
+POSTGREST_SETTINGS = (
+    "admin-server-host admin-server-port admin-server-unix-socket admin-server-unix-socket-mode "
+    "client-error-verbosity db-aggregates-enabled db-anon-role db-channel db-channel-enabled db-config "
+    "db-extra-search-path db-hoisted-tx-settings db-max-rows db-plan-enabled db-pool db-pool-acquisition-timeout "
+    "db-pool-automatic-recovery db-pool-max-idletime db-pool-max-lifetime db-pre-config db-pre-request "
+    "db-prepared-statements db-root-spec db-schemas db-schema db-tx-end db-uri jwt-aud jwt-cache-max-entries "
+    "jwt-role-claim-key jwt-secret jwt-secret-is-base64 log-level log-query openapi-mode openapi-security-active "
+    "openapi-server-proxy-uri server-cors-allowed-origins server-host server-port server-reuseport "
+    "server-timing-enabled server-trace-header server-unix-socket server-unix-socket-mode url-use-legacy-target-names"
+).split()
+IMPLEMENTED = {
+    "client-error-verbosity",
+    "db-anon-role",
+    "db-channel",
+    "db-channel-enabled",
+    "db-config",
+    "db-extra-search-path",
+    "db-max-rows",
+    "db-pool",
+    "db-pool-acquisition-timeout",
+    "db-pre-request",
+    "db-schemas",
+    "db-schema",
+    "db-tx-end",
+    "db-uri",
+    "jwt-aud",
+    "jwt-role-claim-key",
+    "jwt-secret",
+    "jwt-secret-is-base64",
+    "server-host",
+    "server-port",
+}
+
+
+def not_implemented(env: dict[str, str]) -> list[str]:
+    """The PostgREST settings given (as PGRST_* variables) that this server does not read: named at start,
+    never silently ignored. A PGRST_* name that is no PostgREST setting is ignored, as PostgREST ignores it."""
+    given = {name: "PGRST_" + name.upper().replace("-", "_") for name in POSTGREST_SETTINGS}
+    return [f"{variable} ({name})" for name, variable in given.items() if name not in IMPLEMENTED and variable in env]

@@ -15,7 +15,7 @@ COMPATIBLE = "PostgREST-compatible server (stack.postgrest_compat)"
 
 
 def binary_version(binary: str) -> str:
-    """`postgrest --version` says "PostgREST 14.1"; the number, or '' when it does not run."""
+    """`postgrest --version` says "PostgREST 16.2"; the number, or '' when it does not run."""
     try:
         out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.TimeoutExpired):

@@ -159,3 +159,12 @@ create function api.books_by(author int) returns setof api.books language sql st
 grant execute on all functions in schema api, other to pgrst_conf_anon, pgrst_conf_user;
 comment on schema api is 'Conformance API';
 notify pgrst, 'reload schema';
+
+-- v16.2 additions (tests/postgrest_conformance/test_v16.py): typed columns for OpenAPI, a custom Vary.
+create table api.prices (id bigint primary key, amount numeric(10,2), code varchar(3), small smallint);
+grant select on api.prices to pgrst_conf_anon;
+create function api.custom_vary() returns text language plpgsql as $$
+begin perform set_config('response.headers', '[{"Vary": "X-Test-Accept"}]', true); return 'ok'; end $$;
+grant execute on function api.custom_vary() to pgrst_conf_anon;
+create function api.items_volatile() returns setof api.items language sql volatile as $$ select * from api.items order by id $$;
+grant execute on function api.items_volatile() to pgrst_conf_anon;

@@ -351,14 +351,14 @@ def test_connection_lost(database, call, cut_before):
         relay.close()
 
 
-def test_openapi_details_as_v14_1(s):
-    """v14.1 src/PostgREST/Response/OpenAPI.hs: toSwaggerType (json/jsonb have no type, numeric is a
-    number), parseDefault (a string default unquoted, nextval(...) left out), the foreign-key note, and
+def test_openapi_details_as_v16_2(s):
+    """v16.2 src/library/PostgREST/Response/OpenAPI.hs: toSwaggerType (json/jsonb have no type, numeric is a
+    number), toSwaggerFormat (integer is int32: OpenApiSpec "includes definitions to tables"), parseDefault (a string default unquoted, nextval(...) left out), the foreign-key note, and
     a volatile function offered as POST only (makeProcPathItem)."""
     doc = s.get("/").json()
     books = doc["definitions"]["books"]["properties"]
     assert books["meta"] == {"format": "jsonb"}
-    assert books["year"] == {"format": "integer", "type": "integer"}
+    assert books["year"] == {"format": "int32", "type": "integer"}
     assert books["author_id"]["description"] == (
         "Note:\nThis is a Foreign Key to `authors.id`.<fk table='authors' column='id'/>"
     )

@@ -384,12 +384,30 @@ def test_csv_request_body(s):
 
 
 def test_timezone_preference(s):
-    """Preferences.hs: timezone= naming one of the database's zones is applied (timestamps shown in
-    it) and named in Preference-Applied; another name is not a preference (PGRST122 under strict)."""
+    """v16.2 test/spec/Feature/Query/Preferences/TimezoneSpec.hs "should change timezone without
+    handling=strict": timezone= is applied (timestamps shown in it) and named in Preference-Applied."""
     r = s.get("/events?select=at", headers={"Prefer": "timezone=America/Los_Angeles"})
     assert r.json() == [{"at": "2020-01-01T04:00:00-08:00"}]
     assert r.headers["Preference-Applied"] == "timezone=America/Los_Angeles"
-    r = s.get("/events?select=at", headers={"Prefer": "timezone=Mars/Base"})
-    assert "Preference-Applied" not in r.headers
-    r = s.get("/events", headers={"Prefer": "handling=strict, timezone=Mars/Base"})
-    assert r.status_code == 400 and r.json()["details"] == "Invalid preferences: timezone=Mars/Base"
+
+
+@pytest.mark.parametrize("handling", ["", "handling=strict, ", "handling=lenient, "])
+def test_timezone_preference_is_always_strict(s, handling):
+    """v16.2 TimezoneSpec "should throw error without handling" / "with handling=strict" / "with
+    handling=lenient" (CHANGELOG 16.0, #5128): an unknown zone is PostgreSQL's 22023, whatever handling."""
+    r = s.get("/events", headers={"Prefer": handling + "timezone=Invalid/Timezone"})
+    assert r.status_code == 400
+    assert r.json() == {
+        "code": "22023",
+        "details": None,
+        "hint": None,
+        "message": 'invalid value for parameter "TimeZone": "Invalid/Timezone"',
+    }
+
+
+def test_timezone_preference_takes_offsets(s):
+    """v16.2 TimezoneSpec "should change with negative offset" (CHANGELOG 16.0, #5100): a numeric
+    offset is a zone too: -4 shows timestamps at -04:00."""
+    r = s.get("/events?select=at", headers={"Prefer": "timezone=-4"})
+    assert r.json() == [{"at": "2020-01-01T08:00:00-04:00"}]
+    assert r.headers["Preference-Applied"] == "timezone=-4"

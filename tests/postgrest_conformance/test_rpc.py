@@ -4,6 +4,7 @@ import time
 
 import jwt
 import psycopg
+import pytest
 
 from stack.harness.conformance import SECRET
 
@@ -273,3 +274,53 @@ def test_embed_from_function_result(s):
     """RpcSpec "embedding": a function returning a table's rows embeds like the table."""
     r = s.get("/rpc/books_by?author=2&select=title,authors(name),tags(label)&tags.order=label")
     assert r.json() == [{"title": "Gamma", "authors": {"name": "Bob"}, "tags": [{"label": "new"}, {"label": "old"}]}]
+
+
+def test_rpc_max_affected_with_handling_strict(s):
+    """v16.2 test/spec/Feature/Query/Preferences/MaxAffectedSpec.hs "should fail with rpc when deleting
+    rows more than prefered with returns setof" (PGRST124, rolled back) and "should succeed with rpc
+    deleting rows less than prefered"; the rows a call returns are the rows it affects."""
+    r = s.post("/rpc/items_volatile?select=id", headers={"Prefer": "handling=strict, max-affected=5"})
+    assert r.status_code == 400
+    assert r.json() == {
+        "code": "PGRST124",
+        "details": "The query affects 10 rows",
+        "hint": None,
+        "message": "Query result exceeds max-affected preference constraint",
+    }
+    r = s.post("/rpc/items_volatile?select=id", headers={"Prefer": "handling=strict, max-affected=20"})
+    assert r.status_code == 200 and len(r.json()) == 10
+    assert r.headers["Preference-Applied"] == "handling=strict, max-affected=20"
+    r = s.post("/rpc/items_volatile?select=id", headers={"Prefer": "max-affected=5"})  # lenient: ignored
+    assert r.status_code == 200 and len(r.json()) == 10
+
+
+@pytest.mark.parametrize("function", ["void_fn", "add?a=1&b=2"])
+def test_rpc_max_affected_needs_a_set(s, function):
+    """v16.2 MaxAffectedSpec "should fail with rpc when returns void with handling=strict" (Plan.hs
+    failMaxAffectedRpcReturnsSingle: any function that returns a single value, PGRST128)."""
+    r = s.get(f"/rpc/{function}", headers={"Prefer": "handling=strict, max-affected=20"})
+    assert r.status_code == 400
+    assert r.json() == {
+        "code": "PGRST128",
+        "details": None,
+        "hint": None,
+        "message": "Function must return SETOF or TABLE when max-affected preference is used with handling=strict",
+    }
+
+
+def test_rpc_params_single_object_is_not_a_preference(s):
+    """v16.2 src/library/PostgREST/ApiRequest/Preferences.hs fromHeaders: params=single-object is no
+    longer among the accepted preferences, so handling=strict refuses it (PGRST122, Plan.hs
+    callReadPlan) after the function is found; a call no function matches is PGRST202 first."""
+    strict = {"Prefer": "params=single-object, handling=strict"}
+    r = s.post("/rpc/add", json={"a": 1, "b": 2}, headers=strict)
+    assert r.status_code == 400
+    assert r.json() == {
+        "code": "PGRST122",
+        "message": "Invalid preferences given with handling=strict",
+        "details": "Invalid preferences: params=single-object",
+        "hint": None,
+    }
+    assert s.post("/rpc/add", json={"a": 1, "b": 2}, headers={"Prefer": "params=single-object"}).json() == 3
+    assert s.post("/rpc/add", json={"x": 1}, headers=strict).json()["code"] == "PGRST202"

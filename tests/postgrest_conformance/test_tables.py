@@ -109,9 +109,14 @@ def test_object_json_many_rows_pgrst116(s):
 
 
 def test_post_minimal_201(s):
-    """POST inserts: 201 with an empty body by default."""
+    """POST inserts: 201 with an empty body by default; v16.2 test/spec/Feature/Query/InsertSpec.hs
+    "should not throw and return no location header when selecting without PK": no Content-Type and
+    Content-Length 0 (fixed in 14.2, #4518)."""
     r = s.post("/notes", json={"body": "minimal"}, headers=user())
     assert r.status_code == 201 and r.text == ""
+    assert r.headers["Content-Length"] == "0" and "Content-Type" not in r.headers
+    r = s.post("/notes", json={"body": "headers-only"}, headers=user(Prefer="return=headers-only"))
+    assert r.status_code == 201 and r.headers["Content-Length"] == "0" and "Content-Type" not in r.headers
 
 
 def test_post_representation_array(s):
@@ -254,3 +259,80 @@ def test_content_location_alphabetized(s):
     """v14.1 QuerySpec "Sets Content-Location with alphabetized params" (QueryParams.hs qsCanonical)."""
     assert s.get("/items?name=eq.item 1&id=eq.1").headers["Content-Location"] == "/items?id=eq.1&name=eq.item%201"
     assert s.get("/items").headers["Content-Location"] == "/items"
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("id=eq(any).{3,4,5}", [3, 4, 5]),
+        ("id=gt(all).{8,7}", [9, 10]),
+        ("id=gte(all).{9,8}", [9, 10]),
+        ("id=lt(all).{3,2}", [1]),
+        ("id=lte(all).{3,2}", [1, 2]),
+        ("name=like(any).{*m 1,*m 3}", [1, 3]),
+        ("name=ilike(all).{ITEM*,*1*}", [1, 10]),
+        ("name=match(any).{m 2$,m 4$}", [2, 4]),
+        ("name=imatch(any).{M 2$,M 4$}", [2, 4]),
+        ("id=not.eq(any).{1,2,3,4,5,6,7,8}", [9, 10]),
+    ],
+)
+def test_any_all_quantifiers(s, query, expected):
+    """v16.2 test/spec/Feature/Query/QuerySpec.hs "any/all quantifiers" (QueryParams.hs pQuantOp:
+    eq, gt(e), lt(e), like, ilike, match, imatch with (any) or (all); SqlFragment.hs OpQuant)."""
+    r = s.get(f"/items?select=id&order=id&{query}")
+    assert r.status_code == 200, r.text
+    assert ids(r) == expected
+
+
+@pytest.mark.parametrize(
+    "accept", ["application/vnd.pgrst.array+json;nulls=stripped", "application/vnd.pgrst.array;nulls=stripped"]
+)
+def test_nulls_stripped_array(s, accept):
+    """v16.2 test/spec/Feature/Query/NullsStripSpec.hs "strips nulls when Accept:
+    application/vnd.pgrst.array+json;nulls=stripped" (and the form without +json), even selected."""
+    r = s.get("/items?select=id,qty&id=gte.9&order=id", headers={"Accept": accept})
+    assert r.status_code == 200
+    assert r.json() == [{"id": 9, "qty": 90}, {"id": 10}]
+    assert r.headers["Content-Type"] == "application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8"
+
+
+def test_nulls_stripped_object(s):
+    """v16.2 NullsStripSpec "strips nulls when Accept: application/vnd.pgrst.object+json;nulls=stripped"
+    and "throws error ... and result not singular" (PGRST116, 406)."""
+    accept = {"Accept": "application/vnd.pgrst.object+json;nulls=stripped"}
+    r = s.get("/items?select=id,qty&id=eq.10", headers=accept)
+    assert r.status_code == 200 and r.json() == {"id": 10}
+    assert r.headers["Content-Type"] == "application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8"
+    r = s.get("/items?select=id,qty", headers=accept)
+    assert r.status_code == 406 and r.json()["code"] == "PGRST116"
+
+
+def test_order_parse_error_has_its_position(s):
+    """v16.2 test/spec/Feature/Query/QuerySpec.hs "gives meaningful error message on bad syntax"
+    (order): Parsec's "(line 1, column N)" after the message, where the parser stopped."""
+    r = s.get("/items?order=id.asc.nullslasttt")
+    assert r.status_code == 400
+    assert r.json() == {
+        "details": "unexpected 't' expecting \",\" or end of input",
+        "message": '"failed to parse order (id.asc.nullslasttt)" (line 1, column 17)',
+        "code": "PGRST100",
+        "hint": None,
+    }
+    r = s.get("/items?order=name.desc,id.ascending")
+    assert r.json()["message"] == '"failed to parse order (name.desc,id.ascending)" (line 1, column 17)'
+
+
+def test_logic_tree_parse_error_has_its_position(s):
+    """v16.2 test/spec/Feature/Query/AndOrParamsSpec.hs "cannot have zero conditions": PostgREST parses
+    the key and the value together ("or()", QueryParams.hs pRequestLogicTree), so the column counts
+    from the key's first letter."""
+    r = s.get("/items?or=()")
+    assert r.status_code == 400
+    assert r.json() == {
+        "details": 'unexpected ")" expecting field name (* or [a..z0..9_$]), negation operator (not) or logic '
+        "operator (and, or)",
+        "message": '"failed to parse logic tree (())" (line 1, column 4)',
+        "code": "PGRST100",
+        "hint": None,
+    }
+    assert s.get("/items?not.or=()").json()["message"] == '"failed to parse logic tree (())" (line 1, column 8)'
