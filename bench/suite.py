@@ -9,7 +9,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass
 
-from . import measure, target
+from . import measure, rls, target
 from .load import Budget
 from .target import Stack
 
@@ -27,6 +27,8 @@ class Plan:
     signing_count: int
     time_make_up: bool = True
     include_compat: bool = True
+    rls_rows: int = 100_000  # the row-level security table (bench/rls.py)
+    rls_rounds: int = 15
 
 
 FULL = Plan(
@@ -50,6 +52,8 @@ SMALL = Plan(
     signing_count=300,
     time_make_up=False,
     include_compat=False,
+    rls_rows=20_000,
+    rls_rounds=5,
 )
 
 GOALS = {
@@ -113,6 +117,8 @@ def run(plan: Plan = FULL, stack: Stack | None = None, progress=lambda message: 
         results["refresh"] = measure.refresh(stack, tokens["refresh_token"], plan.refresh_budget)
     finally:
         target.drop_users(stack)
+    progress(f"row-level security, claim per row vs per query ({plan.rls_rows} rows)")
+    results["rls_policy"] = rls.run(stack, plan.rls_rows, plan.rls_rounds)
     progress("token signing")
     results["signing"] = measure.signing(stack, plan.signing_count, max_seconds=2.0)
     if plan.time_make_up:
