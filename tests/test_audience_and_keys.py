@@ -130,3 +130,16 @@ def test_a_careless_grant_is_taken_back_when_the_recipe_is_applied():
         assert db.query("select has_table_privilege('basic_subscriber', 'auth.user', 'SELECT')") == [(False,)]
     finally:
         db.query("revoke select on auth.user from basic_subscriber; select 1")
+
+
+def test_a_fresh_token_passes_the_whitelists_at_once():
+    """caddy-jwt checks a whitelist with jwx's jwt.Validate, which also checks iat without the
+    configured clock_skew: a token whose iat was rounded up to the next second was refused
+    ("invalid issuer") when used within that second. iat and exp are now whole seconds rounded down."""
+    refused = []
+    for _ in range(12):
+        token = http.cookie_value(http.login(), "access_token")
+        response = requests.get(http.gateway("/rest/task?select=id"), cookies={"access_token": token}, timeout=10)
+        if response.status_code != 200:
+            refused.append(tokens.unverified_claims(token)["iat"])
+    assert refused == []

@@ -52,6 +52,11 @@ WRONG = {
         ("::json ->> 'sub'", "::json ->> 'role'"),
         ("to basic_subscriber", "to anon"),
     ],
+    "19": [
+        ('my_claims = {"aud": None}', 'my_claims = {"aud": "another-app"}'),
+        ('my_claims = {"aud": None}', 'my_claims = {"iss": None}'),
+        ('my_claims = {"aud": None}', 'my_claims = {"aud": "superstack", "iss": "another-app"}'),
+    ],
 }
 # What the check must not print on the stub: the answer itself.
 GIVEAWAY = {
@@ -67,6 +72,7 @@ GIVEAWAY = {
     "10": ["3", "True", "False"],
     "11": ["/rpc/refresh_token"],
     "16": ["request.jwt.claims", "owner =", "'sub'"],
+    "19": ["None", "[]", "absent", "missing", "without"],
 }
 
 

@@ -11,7 +11,10 @@ create or replace function auth.generate_access_token(
 ) returns text
 language plpgsql set search_path = '' as $$
 declare
-  now_ integer := extract(epoch from pg_catalog.now())::integer;
+  -- Rounded down: `::integer` rounds to the nearest second, so iat could be up to 0.5 s in the
+  -- future, and caddy-jwt checks its whitelists with a validation that allows no clock skew:
+  -- such a token was refused ("invalid issuer") when used within that half second.
+  now_ integer := pg_catalog.floor(extract(epoch from pg_catalog.now()))::integer;
 begin
   return auth.sign_raw(
     pg_catalog.json_strip_nulls(pg_catalog.json_build_object(
