@@ -9,7 +9,7 @@ import jwt
 from . import config
 
 # Who issues the hardened recipe's tokens and for whom (chapter 19): the same values as
-# migrations/hardening/up.d/19-audience-and-keys.sql, the gateway's whitelists in
+# migrations/hardening/up.d/19-audience-and-keys.sql, the gateway's matchers in
 # stack/caddy/Caddyfile.hardened and PGRST_JWT_AUD in stack/compose.yaml (tests/test_audience_and_keys.py).
 ISSUER = "superstack-auth"
 AUDIENCE = "superstack"

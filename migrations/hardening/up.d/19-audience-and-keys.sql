@@ -3,7 +3,7 @@
 begin;
 
 -- Every access token now carries `iss` (who signed it: this database's login) and `aud` (whom it
--- is for: this stack's API). The gateway (caddy-jwt's issuer_whitelist and audience_whitelist in
+-- is for: this stack's API). The gateway (two `vars` matchers on caddy-jwt's meta_claims in
 -- stack/caddy/Caddyfile.hardened) requires both; PostgREST (PGRST_JWT_AUD in stack/compose.yaml)
 -- refuses another audience. The other claims are up.sql's.
 create or replace function auth.generate_access_token(
@@ -12,8 +12,8 @@ create or replace function auth.generate_access_token(
 language plpgsql set search_path = '' as $$
 declare
   -- Rounded down: `::integer` rounds to the nearest second, so iat could be up to 0.5 s in the
-  -- future, and caddy-jwt checks its whitelists with a validation that allows no clock skew:
-  -- such a token was refused ("invalid issuer") when used within that half second.
+  -- future; a check without clock skew (caddy-jwt's issuer_whitelist, which the gateway no longer
+  -- uses) refused such a token ("invalid issuer") when it was used within that half second.
   now_ integer := pg_catalog.floor(extract(epoch from pg_catalog.now()))::integer;
 begin
   return auth.sign_raw(
@@ -30,7 +30,7 @@ revoke execute on function auth.generate_access_token(text, text, text, uuid) fr
 
 -- PostgREST's jwt-aud lets a token without `aud` (or with null or []) through: its docs say so
 -- (docs/references/auth.rst, "aud validation", v16.2) and src/library/PostgREST/Auth/Jwt.hs checks
--- `aud` only when the claim is there. The gateway closes that (its whitelist requires the claim);
+-- `aud` only when the claim is there. The gateway closes that (it requires the claim);
 -- for a request that reaches PostgREST some other way, this check refuses a logged-in request
 -- whose token has no `aud` of this stack. It is meant to be called by the db-pre-request
 -- function (`perform auth.require_audience();`), which must be `security definer` anyway to read
