@@ -18,6 +18,7 @@ NATIVE_ONLY = (
     *("test_caddy.py", "test_doctor.py", "test_failures.py", "test_faults.py", "test_lifecycle.py"),
     *("test_ports.py", "test_postgres_install.py", "test_processes.py", "test_recipes.py"),
     *("test_errors.py", "test_jwt.py", "test_rpc.py", "test_tables.py", "test_supabase_client.py"),
+    "test_jwt_keys.py",
 )
 LEFT_OUT: list[str] = []
 

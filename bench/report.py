@@ -86,6 +86,17 @@ def text(results: dict) -> str:
         + f"\n(auth.refresh_token holds {refresh['refresh_token_rows']} rows; sign_raw/PyJWT p50 = "
         f"{signing['sql_over_pyjwt_p50']}x)"
     )
+    if results.get("rls_policy"):
+        rls = results["rls_policy"]
+        parts.append(
+            _table(
+                f"Row-level security: count(*) over {rls['rows']} rows as basic_subscriber "
+                f"(medians of {rls['rounds']} interleaved rounds; ms)",
+                ["policy reads the claim", "median ms", "rows seen"],
+                [[name.replace("_", " "), ms, rls["rows_seen"][name]] for name, ms in rls["median_ms"].items()],
+            )
+            + f"\n(per row / per query = {rls['per_row_over_per_query']}x)"
+        )
     if results.get("postgrest_compat"):
         from .postgrest_compat import text as compat_text
 

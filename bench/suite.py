@@ -9,7 +9,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass
 
-from . import measure, sessions, target
+from . import measure, rls, sessions, target
 from .load import Budget
 from .target import Stack
 
@@ -28,6 +28,8 @@ class Plan:
     time_make_up: bool = True
     include_compat: bool = True
     include_sessions: bool = True  # bench/sessions.py: the pre-request check and sign-up (hardened recipe)
+    rls_rows: int = 100_000  # the row-level security table (bench/rls.py)
+    rls_rounds: int = 15
 
 
 FULL = Plan(
@@ -52,6 +54,8 @@ SMALL = Plan(
     time_make_up=False,
     include_compat=False,
     include_sessions=False,
+    rls_rows=20_000,
+    rls_rounds=5,
 )
 
 GOALS = {
@@ -115,6 +119,8 @@ def run(plan: Plan = FULL, stack: Stack | None = None, progress=lambda message: 
         results["refresh"] = measure.refresh(stack, tokens["refresh_token"], plan.refresh_budget)
     finally:
         target.drop_users(stack)
+    progress(f"row-level security, claim per row vs per query ({plan.rls_rows} rows)")
+    results["rls_policy"] = rls.run(stack, plan.rls_rows, plan.rls_rounds)
     progress("token signing")
     results["signing"] = measure.signing(stack, plan.signing_count, max_seconds=2.0)
     if plan.time_make_up:

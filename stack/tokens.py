@@ -8,6 +8,13 @@ import jwt
 
 from . import config
 
+# Who issues the hardened recipe's tokens and for whom (chapter 19): the same values as
+# migrations/hardening/up.d/19-audience-and-keys.sql, the gateway's matchers in
+# stack/caddy/Caddyfile.hardened and PGRST_JWT_AUD in stack/compose.yaml (tests/test_audience_and_keys.py).
+ISSUER = "superstack-auth"
+AUDIENCE = "superstack"
+AUDIENCE_CLAIMS = {"iss": ISSUER, "aud": AUDIENCE}
+
 
 def secret_key() -> bytes:
     """The bytes Caddy, PostgREST and PostgreSQL all sign and verify with."""
@@ -30,9 +37,10 @@ def unverified_claims(token: str) -> dict:
 def make(
     claims: dict | None = None, key: bytes | None = None, algorithm: str = "HS256", lifetime: int = 600, **extra
 ) -> str:
-    """A token like auth.generate_access_token's, with any claim overridden (None removes it)."""
+    """A token like the hardened recipe's auth.generate_access_token (iss and aud too), with any claim overridden
+    (None removes it)."""
     now = int(time.time())
-    payload = {"role": "basic_subscriber", "username": "demo", "sub": "demo", "exp": now + lifetime}
+    payload = {"role": "basic_subscriber", "username": "demo", "sub": "demo", "exp": now + lifetime, **AUDIENCE_CLAIMS}
     payload.update(claims or {})
     payload.update(extra)
     payload = {k: v for k, v in payload.items() if v is not None}

@@ -84,6 +84,16 @@ WRONG = {
         ('"user_": "learner_1"', '"user": "learner_1"'),
         ('"pass": "my own long password"', '"pass": "learner_1 pw"'),
     ],
+    "16": [
+        ("using (owner = (select", "using (owner <> (select"),
+        ("::json ->> 'sub'", "::json ->> 'role'"),
+        ("to basic_subscriber", "to anon"),
+    ],
+    "19": [
+        ('my_claims = {"aud": None}', 'my_claims = {"aud": "another-app"}'),
+        ('my_claims = {"aud": None}', 'my_claims = {"iss": None}'),
+        ('my_claims = {"aud": None}', 'my_claims = {"aud": "superstack", "iss": "another-app"}'),
+    ],
 }
 # What the check must not print on the stub: the answer itself.
 GIVEAWAY = {
@@ -101,6 +111,8 @@ GIVEAWAY = {
     "14": ["Content-Profile", "user_", "/rpc/login", "same-origin"],
     "17": ["revoked", "family_started_at", "7 days", "30 days"],
     "18": ["/rpc/signup", "Content-Profile", "user_", "POST"],
+    "16": ["request.jwt.claims", "owner =", "'sub'"],
+    "19": ["None", "[]", "absent", "missing", "without"],
 }
 
 

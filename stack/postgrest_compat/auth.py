@@ -3,7 +3,9 @@
 A plain secret is one key marked HS256 (v14.1 `parseSecret`, src/PostgREST/Config.hs), so an HS384
 or HS512 token finds no suitable key. The decode errors follow the jose library PostgREST uses: the
 header is decoded first (a failure is "JWT cryptographic operation failed"), then a key is chosen by
-the header's alg, then the signature is checked with it.
+the header's alg, then the signature is checked with it. jwt-secret may also be a JWK or a JWK set
+of symmetric keys (v16.2 parseSecret): a header's `kid` picks the keys of that kid, and without one
+each key is tried in turn.
 
 PyJWT checks the signature; the claim checks below follow PostgREST's order (exp, nbf, iat, aud)
 and messages, which PyJWT's own checks would not reproduce.
@@ -21,10 +23,10 @@ import jwt
 
 from . import errors
 from .jspath import walk
-from .settings import Settings
+from .settings import JwtKey, Settings
 
 LEEWAY = 30
-ALGORITHMS = ["HS256"]
+HMAC = ("HS256", "HS384", "HS512")  # the algorithms a symmetric key can verify
 _OPTIONS = {
     "verify_signature": True,
     "verify_exp": False,
@@ -100,16 +102,7 @@ def decode(token: str, settings: Settings, now: float | None = None) -> dict:
         raise errors.jwt_decode_error(
             "Wrong or unsupported encoding algorithm", "JWT is unsecured but expected 'alg' was not 'none'"
         )
-    if algorithm not in ALGORITHMS:
-        raise errors.jwt_decode_error(
-            "No suitable key or wrong key type", "No suitable key was found to decode the JWT"
-        )
-    try:
-        payload = jwt.api_jws.decode(token, settings.jwt_secret, algorithms=ALGORITHMS)
-    except jwt.PyJWTError:  # wrong key, tampered token: the one key did not verify it
-        raise errors.jwt_decode_error(
-            "No suitable key or wrong key type", "None of the keys was able to decode the JWT"
-        ) from None
+    payload = _verified_payload(token, header, settings)
     try:
         claims = json.loads(payload)
     except ValueError:
@@ -118,6 +111,30 @@ def decode(token: str, settings: Settings, now: float | None = None) -> dict:
         raise errors.jwt_claims_error("Parsing claims failed")
     _check_claims(claims, settings.jwt_aud, int(time.time() if now is None else now))
     return claims
+
+
+def _verified_payload(token: str, header: dict, settings: Settings) -> bytes:
+    """The payload, verified with the keys of jwt-secret as jose-jwt picks them (v16.2 docs,
+    references/auth.rst "kid verification"): with a `kid` in the header only the keys of that kid,
+    without one every key; only keys for the header's algorithm; each tried until one verifies."""
+    algorithm = header.get("alg")
+    kid = header.get("kid")
+    keys = settings.jwt_keys or (JwtKey(settings.jwt_secret, None, "HS256"),)
+    suitable = [
+        key
+        for key in keys
+        if (kid is None or key.kid == kid) and algorithm in HMAC and (key.alg is None or key.alg == algorithm)
+    ]
+    if not suitable:
+        raise errors.jwt_decode_error(
+            "No suitable key or wrong key type", "No suitable key was found to decode the JWT"
+        )
+    for key in suitable:
+        try:
+            return jwt.api_jws.decode(token, key.key, algorithms=[algorithm])
+        except jwt.PyJWTError:  # wrong key, tampered token: try the next one
+            continue
+    raise errors.jwt_decode_error("No suitable key or wrong key type", "None of the keys was able to decode the JWT")
 
 
 def _header(token: str) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from dataclasses import dataclass, field
 
 from .jspath import JSPathError, parse_jspath
@@ -15,6 +16,13 @@ class ConfigError(Exception):
 
 TRUE = {"true", "on", "yes", "1"}
 FALSE = {"false", "off", "no", "0"}
+
+
+@dataclass(frozen=True)
+class JwtKey:
+    key: bytes
+    kid: str | None = None
+    alg: str | None = None  # None: any HMAC algorithm
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,9 @@ class Settings:
     db_channel: str = "pgrst"
     db_channel_enabled: bool = True
     jwt_secret: bytes | None = None
+    # jwt-secret as keys: a plain secret is one HS256 key without kid; a JWK is one key; a JWK set
+    # ({"keys": [...]}) is each of its keys (v16.2 src/library/PostgREST/Config.hs parseSecret).
+    jwt_keys: tuple[JwtKey, ...] = ()
     jwt_aud: str | None = None
     jwt_role_claim_key: tuple = (("key", "role"),)
     server_host: str = "0.0.0.0"
@@ -76,6 +87,38 @@ def decode_secret(secret: str, is_base64: bool) -> bytes:
         raise ConfigError("The JWT secret is not valid base64 (jwt-secret-is-base64 is true).") from None
 
 
+def _jwk(value: object) -> JwtKey | None:
+    """A symmetric JWK ({"kty": "oct", "k": base64url}) as a key; None for anything else."""
+    if not isinstance(value, dict) or value.get("kty") != "oct" or not isinstance(value.get("k"), str):
+        return None
+    try:
+        key = base64.urlsafe_b64decode(value["k"] + "=" * (-len(value["k"]) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    kid, alg = value.get("kid"), value.get("alg")
+    return JwtKey(key, kid if isinstance(kid, str) else None, alg if isinstance(alg, str) else None)
+
+
+def parse_keys(secret: bytes) -> tuple[JwtKey, ...]:
+    """v16.2 parseSecret: a JWK set if it parses as one, else a JWK, else the bytes as one HS256 key
+    (at least 32 of them). Only symmetric (oct) keys are supported here."""
+    try:
+        document = json.loads(secret)
+    except ValueError:
+        document = None
+    if isinstance(document, dict) and isinstance(document.get("keys"), list):
+        keys = tuple(key for key in map(_jwk, document["keys"]) if key is not None)
+        if not keys:
+            raise ConfigError("jwt-secret is a JWK set without a symmetric (oct) key this server supports")
+        return keys
+    single = _jwk(document)
+    if single is not None:
+        return (single,)
+    if len(secret) < 32:
+        raise ConfigError("The JWT secret must be at least 32 characters long.")
+    return (JwtKey(secret, None, "HS256"),)
+
+
 def from_environment(env: dict[str, str]) -> Settings:
     get = env.get
     schemas = _list(get("PGRST_DB_SCHEMAS") or get("PGRST_DB_SCHEMA") or "public")
@@ -83,10 +126,10 @@ def from_environment(env: dict[str, str]) -> Settings:
         raise ConfigError("db-schemas must name at least one schema")
     secret = get("PGRST_JWT_SECRET")
     key = None
+    keys: tuple[JwtKey, ...] = ()
     if secret:
         key = decode_secret(secret, _bool("PGRST_JWT_SECRET_IS_BASE64", get("PGRST_JWT_SECRET_IS_BASE64") or "false"))
-        if len(key) < 32:
-            raise ConfigError("The JWT secret must be at least 32 characters long.")
+        keys = parse_keys(key)
     try:
         claim_key = parse_jspath(get("PGRST_JWT_ROLE_CLAIM_KEY") or "$.role")
     except JSPathError as error:
@@ -121,6 +164,7 @@ def from_environment(env: dict[str, str]) -> Settings:
         db_channel=get("PGRST_DB_CHANNEL") or "pgrst",
         db_channel_enabled=_bool("PGRST_DB_CHANNEL_ENABLED", get("PGRST_DB_CHANNEL_ENABLED") or "true"),
         jwt_secret=key,
+        jwt_keys=keys,
         jwt_aud=get("PGRST_JWT_AUD") or None,
         jwt_role_claim_key=claim_key,
         server_host=_host(get("PGRST_SERVER_HOST") or "!4"),
