@@ -56,13 +56,38 @@ def sql(fix: str, old: str, new: str, *tests: str, cleanup: str = "") -> Mutatio
 GRANT = r"^-- What stack\.recipes\.current\(\) reads\."
 MUTATIONS = [
     # --- Caddyfile.hardened ---
-    caddy("handle_errors: JSON errors (GW401...)", r"^handle_errors \{.*?^\}\n", "", "test_gateway_errors_are_json_in_postgrests_shape"),
-    caddy("request_body max_size 1MB", r"^request_body \{\n\tmax_size 1MB\n\}\n", "", "test_gateway_refuses_a_body_over_1_mb"),
-    caddy("@cross_origin_write -> 403", r"^handle @cross_origin_write \{.*?^\}\n", "", "test_gateway_refuses_a_cross_origin_write"),
+    caddy(
+        "handle_errors: JSON errors (GW401...)",
+        r"^handle_errors \{.*?^\}\n",
+        "",
+        "test_gateway_errors_are_json_in_postgrests_shape",
+    ),
+    caddy(
+        "request_body max_size 1MB",
+        r"^request_body \{\n\tmax_size 1MB\n\}\n",
+        "",
+        "test_gateway_refuses_a_body_over_1_mb",
+    ),
+    caddy(
+        "@cross_origin_write -> 403",
+        r"^handle @cross_origin_write \{.*?^\}\n",
+        "",
+        "test_gateway_refuses_a_cross_origin_write",
+    ),
     caddy("@form_write -> 403", r"^handle @form_write \{.*?^\}\n", "", "test_gateway_refuses_a_write_a_form_can_send"),
-    caddy("@ambiguous_access_cookie", r"^\terror @ambiguous_access_cookie .*?\n", "", "test_gateway_refuses_a_second_access_token_cookie"),
+    caddy(
+        "@ambiguous_access_cookie",
+        r"^\terror @ambiguous_access_cookie .*?\n",
+        "",
+        "test_gateway_refuses_a_second_access_token_cookie",
+    ),
     caddy("@cookie_alg_not_hs256", r"^\terror @cookie_alg_not_hs256 .*?\n", "", "test_gateway_refuses_an_hs512_cookie"),
-    caddy("@header_alg_not_hs256", r"^\terror @header_alg_not_hs256 .*?\n", "", "test_gateway_refuses_an_hs512_bearer_header"),
+    caddy(
+        "@header_alg_not_hs256",
+        r"^\terror @header_alg_not_hs256 .*?\n",
+        "",
+        "test_gateway_refuses_an_hs512_bearer_header",
+    ),
     caddy("clock_skew 30", r"^\t\tclock_skew 30\n", "", "test_gateway_allows_postgrests_30_s_of_clock_skew"),
     caddy("@no_exp: exp required", r"^\terror @no_exp .*?\n", "", "test_gateway_refuses_a_token_without_exp"),
     caddy(

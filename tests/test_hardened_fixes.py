@@ -230,9 +230,7 @@ def test_a_refresh_rotates_the_token(hardened):
     rotated = post("/rpc/refresh_token", f"refresh_token={first}")
     second = http.cookie_value(rotated, "refresh_token")
     assert rotated.status_code == 200 and second and second != first
-    assert db.query("select revoked from auth.refresh_token where token_hash = %s", (refresh_row(first),)) == [
-        (True,)
-    ]
+    assert db.query("select revoked from auth.refresh_token where token_hash = %s", (refresh_row(first),)) == [(True,)]
     assert post("/rpc/refresh_token", f"refresh_token={second}").status_code == 200
 
 
