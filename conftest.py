@@ -11,7 +11,7 @@ from __future__ import annotations
 from stack.course import browser
 from stack.services import compose
 
-NEEDS_A_BROWSER = ("11-in-the-browser.ipynb", "test_browser.py", "test_site.py", "test_diagrams.py")
+NEEDS_A_BROWSER = ("14-in-the-browser.ipynb", "test_browser.py", "test_site.py", "test_diagrams.py")
 # They run the native Caddy binary, start a second native stack, or read native logs and pid files.
 NATIVE_ONLY = (
     *("01-the-secret.ipynb", "02-build-caddy.ipynb", "09-troubleshooting.ipynb"),

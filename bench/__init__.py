@@ -1,6 +1,6 @@
 """What auth costs: a bounded benchmark of the running stack on loopback (`make bench`).
 
-The chapter notebooks/12-what-auth-costs.ipynb imports the same pieces and runs a small plan.
+The chapter notebooks/15-what-auth-costs.ipynb imports the same pieces and runs a small plan.
 """
 
 from .load import Budget, Request, load, load_samples

@@ -102,7 +102,7 @@ def chromium_line() -> Line:
     missing = browser.missing()
     if missing:
         hint = "brew install --cask chromium" if sys.platform == "darwin" else "sudo apt-get install chromium"
-        return NOTE, "Chromium", f"not found: chapter 11 and the browser test are skipped. fix: {hint}"
+        return NOTE, "Chromium", f"not found: chapter 14 and the browser test are skipped. fix: {hint}"
     binary = browser.chromium()
     version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
     return OK, "Chromium", f"{version or binary} ({binary})"

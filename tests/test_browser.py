@@ -1,6 +1,6 @@
 """The login page and the protected /app/ area in a real Chromium, step by step.
 
-The same steps as the chapter 11-in-the-browser, through the same code (stack.course.browser),
+The same steps as the chapter 14-in-the-browser, through the same code (stack.course.browser),
 writing the same screenshots to build/screenshots/. Skipped, with how to install it,
 where there is no Chromium or Playwright.
 """
@@ -23,7 +23,7 @@ def stack_on_page_recipe():
         found = "page"
     chapter.ready(recipe="page")
     yield
-    # Leave the stack on the recipe we found (after chapter 11 it is the hardened one).
+    # Leave the stack on the recipe we found (after chapter 14 it is the hardened one).
     recipes.use(found if found in recipes.RECIPES else "page")
 
 

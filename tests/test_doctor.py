@@ -81,7 +81,7 @@ def test_a_taken_port_is_named_with_its_setting_and_fails(elsewhere):
 def test_no_chromium_on_path_is_named_with_the_install(tmp_path):
     result, _ = doctor({"PATH": path_without(tmp_path / "bin", "chromium", "chromium-browser")})
     level, text = lines(result)["Chromium"]
-    assert level == "NOTE" and "sudo apt-get install chromium" in text and "chapter 11" in text
+    assert level == "NOTE" and "sudo apt-get install chromium" in text and "chapter 14" in text
     assert result.returncode == 0  # every other chapter runs
 
 

@@ -118,7 +118,7 @@ def test_diagrams_and_plots_are_drawn(page, built):
     page.wait_for_selector(".mermaid svg", timeout=20000)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.locator(".mermaid").first.screenshot(path=str(SHOTS / "site-diagram.png"))
-    page.goto((built / "12-what-auth-costs.html").as_uri())
+    page.goto((built / "15-what-auth-costs.html").as_uri())
     widths = page.eval_on_selector_all(
         "img", "els => els.filter(i => i.src.includes('_images')).map(i => i.naturalWidth)"
     )

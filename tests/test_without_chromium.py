@@ -11,7 +11,7 @@ from stack import config
 from stack.course import browser
 
 BROWSER_ITEMS = [
-    "notebooks/11-in-the-browser.ipynb",
+    "notebooks/14-in-the-browser.ipynb",
     "tests/test_browser.py",
     "tests/test_site.py",
     "tests/test_diagrams.py",
@@ -46,7 +46,7 @@ def test_with_chromium_nothing_is_left_out():
     left_out = "skipped " in result.stdout or "deselected" in result.stdout
     assert left_out == (browser.missing() is not None), result.stdout
     if not left_out:
-        assert "11-in-the-browser.ipynb::Cell" in result.stdout and "test_browser.py::" in result.stdout
+        assert "14-in-the-browser.ipynb::Cell" in result.stdout and "test_browser.py::" in result.stdout
 
 
 def test_ci_refuses_to_run_without_chromium(tmp_path):
