@@ -36,8 +36,19 @@ WRONG = {
         ('if not response.content and "WWW-Authenticate" not in response.headers:', "if response.status_code == 401:")
     ],
     "10": [
-        ("revoked_rows_after_reuse = 3", "revoked_rows_after_reuse = 1"),
-        ("r3_still_works = False", "r3_still_works = True"),
+        ("where family = %(family)s and not revoked", "where username = 'demo' and not revoked"),
+        ("update auth.refresh_token set revoked = true where", "delete from auth.refresh_token where"),
+        ("set revoked = true where family = %(family)s and not revoked", "set revoked = true"),
+    ],
+    "11": [
+        ("\tnot header Content-Type application/json*\n", ""),  # every write without Content-Profile
+        ("not header Content-Type application/json*", "header Content-Type application/x-www-form-urlencoded"),
+        ("method POST PUT PATCH DELETE", "method PUT PATCH DELETE"),
+    ],
+    "12": [
+        ("pg_catalog.octet_length(new.password) > 72", "pg_catalog.length(new.password) > 72"),  # characters
+        ("pg_catalog.octet_length(new.password) > 72", "pg_catalog.octet_length(new.password) >= 72"),
+        ("public.gen_salt('bf', 10)", "public.gen_salt('bf')"),
     ],
     "14": [
         ('answer = {"refresh_token": "/rpc/refresh_token"}', 'answer = {"refresh_token": "/"}'),
@@ -59,7 +70,9 @@ GIVEAWAY = {
     "07": ["{'access_token'", "{'refresh_token'"],
     "08": ["204", "200", "{'refresh_token'}"],
     "09": ["it was"],
-    "10": ["3", "True", "False"],
+    "10": ["family", "revoked = true", "username"],
+    "11": ["application/json", "Content-Profile", "not header"],
+    "12": ["octet_length", "'bf', 10", "72 bytes"],
     "14": ["/rpc/refresh_token"],
 }
 
