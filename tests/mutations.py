@@ -2,6 +2,7 @@
 
     .venv/bin/python -m tests.mutations            # every mutation (a few minutes)
     .venv/bin/python -m tests.mutations 'HS512'    # those whose name contains this
+    .venv/bin/python -m tests.mutations from:reuse # this one and every one after it
 
 By hand, not in `make test`: it edits migrations/hardening/up.sql, stack/caddy/Caddyfile.hardened
 or migrations/02-create_auth_schema.sql in place (always restored, even on Ctrl-C), switches the
@@ -16,8 +17,11 @@ import contextlib
 import re
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import requests
 
 from stack import config, db, recipes
 from stack.errors import StackError
@@ -326,13 +330,22 @@ def switch_to(mutation: Mutation) -> None:
     recipes.use(other)
     recipes.apply_sql(mutation.recipe)
     recipes.load_caddyfile(mutation.recipe)
-    recipes.wait_for_schema_cache(mutation.recipe)
+    for _ in range(5):  # a connection open while Caddy reloads can be closed under it
+        try:
+            recipes.wait_for_schema_cache(mutation.recipe)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.5)
     with contextlib.suppress(StackError):  # one mutation keeps the secret where the page keeps it
         recipes.wait_for_signing_secret(mutation.recipe)
 
 
 def main(selector: str = "") -> int:
-    chosen = [mutation for mutation in MUTATIONS if selector.lower() in mutation.fix.lower()]
+    if selector.startswith("from:"):  # resume: this mutation and every one after it
+        start = next(n for n, mutation in enumerate(MUTATIONS) if selector[5:].lower() in mutation.fix.lower())
+        chosen = MUTATIONS[start:]
+    else:
+        chosen = [mutation for mutation in MUTATIONS if selector.lower() in mutation.fix.lower()]
     rows = []
     for mutation in chosen:
         original = mutation.file.read_text()

@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import difflib
 import re
+import subprocess
 import tempfile
 from pathlib import Path
 
 from .. import config, db, recipes
+from ..services import compose, processes
 
 PAGE_SQL = config.MIGRATIONS_DIR / "02-create_auth_schema.sql"
 HARDENED_SQL = recipes.SQL["hardened"]
@@ -156,3 +158,11 @@ def page_caddyfile_with(lines: str) -> str:
 def restore_page_function(name: str) -> None:
     """Put the page's definition of auth.<name> back (after an exercise replaced it)."""
     run_sql(re.sub(r"^create function", "create or replace function", function(name, PAGE_SQL)))
+
+
+def postgres_log() -> str:
+    """What PostgreSQL has logged: its log file natively, `docker compose logs postgres` under Compose."""
+    if compose.uses_compose():
+        command = compose.compose_command("logs", "--no-color", "postgres")
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return processes.log_path("postgres").read_text(errors="replace")
