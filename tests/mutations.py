@@ -41,11 +41,12 @@ class Mutation:
     tests: tuple[str, ...]  # test names in tests/test_hardened_fixes.py, or path::name
     cleanup: str = ""  # SQL run afterwards, for a mutation that leaves something down.sql does not undo
     recipe: str = "hardened"  # which recipe runs the edited file
+    times: int = 1  # how many times `old` must match (each is replaced)
 
     def edit(self, text: str) -> str:
         edited, count = re.subn(self.old, self.new, text, flags=re.S | re.M)
-        if count != 1:
-            raise SystemExit(f"{self.fix}: {self.old!r} matches {count} times in {self.file.name}, not once")
+        if count != self.times:
+            raise SystemExit(f"{self.fix}: {self.old!r} matches {count} times in {self.file.name}, not {self.times}")
         return edited
 
 
@@ -53,8 +54,8 @@ def caddy(fix: str, old: str, new: str, *tests: str) -> Mutation:
     return Mutation(fix, CADDYFILE, old, new, tests)
 
 
-def sql(fix: str, old: str, new: str, *tests: str, cleanup: str = "") -> Mutation:
-    return Mutation(fix, UP, old, new, tests, cleanup)
+def sql(fix: str, old: str, new: str, *tests: str, cleanup: str = "", times: int = 1) -> Mutation:
+    return Mutation(fix, UP, old, new, tests, cleanup, times=times)
 
 
 GRANT = r"^-- What stack\.recipes\.current\(\) reads\."
@@ -136,6 +137,7 @@ MUTATIONS = [
         r"\n      and created_at > pg_catalog\.now\(\) - interval '30 days'",
         "",
         "test_the_hardened_refresh_ends_after_30_days",
+        times=2,  # the lookup, and the same lookup after waiting for a concurrent refresh
     ),
     sql(
         "logout revokes the session's family",
