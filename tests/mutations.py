@@ -272,6 +272,19 @@ MUTATIONS = [
         cleanup="revoke usage on schema auth from basic_subscriber",
     ),
     sql(
+        "auth.login_failure: no select for anon",
+        GRANT,
+        "grant select on auth.login_failure to anon;\n\\g<0>",
+        "test_no_role_a_client_can_become_reads_an_auth_table",
+    ),
+    sql(
+        "auth.refresh_token: no select for anon",
+        GRANT,
+        "grant select on auth.refresh_token to anon;\n\\g<0>",
+        "test_no_role_a_client_can_become_reads_an_auth_table",
+        cleanup="revoke select on auth.refresh_token from anon",
+    ),
+    sql(
         "the secret out of the settings (alter system reset)",
         r"^alter system reset pgrst\.jwt_secret;\n",
         "",

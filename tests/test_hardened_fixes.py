@@ -456,6 +456,16 @@ def test_no_role_a_client_can_become_reads_the_signing_secret(hardened):
     assert asked == 4 * (len(roles) + 1)
 
 
+def test_no_role_a_client_can_become_reads_an_auth_table(hardened):
+    readable = [
+        (role, table)
+        for role in client_roles()
+        for table in ("auth.user", "auth.refresh_token", "auth.login_failure", "auth.private_settings")
+        if db.query("select has_table_privilege(%s, %s, 'select')", (role, table))[0][0]
+    ]
+    assert readable == []
+
+
 def test_no_role_a_client_can_become_runs_the_auth_helpers(hardened):
     runnable = [
         (role, helper)
