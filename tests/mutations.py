@@ -8,7 +8,7 @@ By hand, not in `make test`: it edits migrations/hardening/up.sql, stack/caddy/C
 or migrations/02-create_auth_schema.sql in place (always restored, even on Ctrl-C), switches the
 running stack to the edited recipe, runs the tests that should catch the removal, and prints a
 table: fix -> the tests that failed. A fix no test catches is printed as CAUGHT BY NOTHING and the
-script exits 1. The stack is left on the page's recipe, as written.
+script exits 1 (unless the mutation says why the fix is redundant). The stack is left on the page's recipe, as written.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ class Mutation:
     cleanup: str = ""  # SQL run afterwards, for a mutation that leaves something down.sql does not undo
     recipe: str = "hardened"  # which recipe runs the edited file
     times: int = 1  # how many times `old` must match (each is replaced)
+    redundant: str = ""  # why removing it alone changes nothing (then no test can fail, and none must)
 
     def edit(self, text: str) -> str:
         edited, count = re.subn(self.old, self.new, text, flags=re.S | re.M)
@@ -54,8 +55,8 @@ def caddy(fix: str, old: str, new: str, *tests: str) -> Mutation:
     return Mutation(fix, CADDYFILE, old, new, tests)
 
 
-def sql(fix: str, old: str, new: str, *tests: str, cleanup: str = "", times: int = 1) -> Mutation:
-    return Mutation(fix, UP, old, new, tests, cleanup, times=times)
+def sql(fix: str, old: str, new: str, *tests: str, cleanup: str = "", times: int = 1, redundant: str = "") -> Mutation:
+    return Mutation(fix, UP, old, new, tests, cleanup, times=times, redundant=redundant)
 
 
 GRANT = r"^-- What stack\.recipes\.current\(\) reads\."
@@ -296,6 +297,8 @@ MUTATIONS = [
         r"^revoke execute on function\n.*?^from public;\n",
         "",
         "test_no_role_a_client_can_become_runs_the_auth_helpers",
+        redundant="migrations/00-postgrest-roles.sql already revokes execute on new functions from public "
+        "(alter default privileges), so the helpers stay closed without it",
     ),
     sql(
         "sign_raw refuses an algorithm it does not implement",
@@ -379,13 +382,19 @@ def main(selector: str = "") -> int:
                 db.query(mutation.cleanup)
         recipes.use("page")
         rows.append((mutation, failed))
-        print(f"{mutation.fix}: {', '.join(failed) or 'CAUGHT BY NOTHING'}", flush=True)
+        print(f"{mutation.fix}: {outcome(mutation, failed)}", flush=True)
     width = max(len(mutation.fix) for mutation, _ in rows)
     print(f"\n| {'Fix removed'.ljust(width)} | File | Failing tests |\n|{'-' * (width + 2)}|---|---|")
     for mutation, failed in rows:
         where = mutation.file.relative_to(config.ROOT)
-        print(f"| {mutation.fix.ljust(width)} | {where} | {', '.join(failed) or '**CAUGHT BY NOTHING**'} |")
-    return 0 if all(failed for _, failed in rows) else 1
+        print(f"| {mutation.fix.ljust(width)} | {where} | {outcome(mutation, failed)} |")
+    return 0 if all(failed or mutation.redundant for mutation, failed in rows) else 1
+
+
+def outcome(mutation: Mutation, failed: list[str]) -> str:
+    if failed:
+        return ", ".join(failed)
+    return f"none: redundant, {mutation.redundant}" if mutation.redundant else "**CAUGHT BY NOTHING**"
 
 
 if __name__ == "__main__":
