@@ -61,8 +61,19 @@ WRONG = {
         ('if not response.content and "WWW-Authenticate" not in response.headers:', "if response.json() is None:"),
     ],
     "10": [
-        ("revoked_rows_after_reuse = 3", "revoked_rows_after_reuse = 1"),
-        ("r3_still_works = False", "r3_still_works = True"),
+        ("where family = %(family)s and not revoked", "where username = 'demo' and not revoked"),
+        ("update auth.refresh_token set revoked = true where", "delete from auth.refresh_token where"),
+        ("set revoked = true where family = %(family)s and not revoked", "set revoked = true"),
+    ],
+    "11": [
+        ("\tnot header Content-Type application/json*\n", ""),  # every write without Content-Profile
+        ("not header Content-Type application/json*", "header Content-Type application/x-www-form-urlencoded"),
+        ("method POST PUT PATCH DELETE", "method PUT PATCH DELETE"),
+    ],
+    "12": [
+        ("pg_catalog.octet_length(new.password) > 72", "pg_catalog.length(new.password) > 72"),  # characters
+        ("pg_catalog.octet_length(new.password) > 72", "pg_catalog.octet_length(new.password) >= 72"),
+        ("public.gen_salt('bf', 10)", "public.gen_salt('bf')"),
     ],
     "14": [
         ("'Content-Profile': 'auth'", "'Accept': 'application/json'"),  # PostgREST looks in public: 404
@@ -107,11 +118,13 @@ GIVEAWAY = {
     "07": ["startswith", "Content-Profile", "endswith"],
     "08": ["204", "200", "Content-Profile", "refresh_token cookie"],
     "09": ["it was"],
-    "10": ["3", "True", "False"],
+    "10": ["family", "revoked = true", "username"],
+    "11": ["application/json", "Content-Profile", "not header"],
+    "12": ["octet_length", "'bf', 10", "72 bytes"],
     "14": ["Content-Profile", "user_", "/rpc/login", "same-origin"],
+    "16": ["request.jwt.claims", "owner =", "'sub'"],
     "17": ["revoked", "family_started_at", "7 days", "30 days"],
     "18": ["/rpc/signup", "Content-Profile", "user_", "POST"],
-    "16": ["request.jwt.claims", "owner =", "'sub'"],
     "19": ["None", "[]", "absent", "missing", "without"],
 }
 

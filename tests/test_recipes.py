@@ -143,6 +143,7 @@ def test_the_hardened_gateway():
         assert response.status_code == 401
         assert response.headers["Content-Type"].startswith("application/json")
         assert sorted(response.json()) == ["code", "details", "hint", "message"]
+        assert response.json()["code"] == "GW401", "the gateway refuses it, not PostgREST"
 
 
 def test_make_status_names_the_recipe_and_make_recipe_switches():

@@ -131,7 +131,11 @@ def wait_for_signing_secret(recipe: str, timeout: float = 5) -> None:
 
 
 def load_caddyfile(recipe: str) -> None:
-    path: Path = CADDYFILES[recipe]
+    load_caddyfile_file(CADDYFILES[recipe])
+
+
+def load_caddyfile_file(path: Path) -> None:
+    """Load a Caddyfile into the running Caddy, natively or in its container."""
     if compose.uses_compose():
         # The container has the page's Caddyfile baked in; send the other one over stdin.
         result = subprocess.run(
