@@ -75,12 +75,12 @@ def test_a_room_of_four_learners(tmp_path):
                 spawn_seconds[name] = time.monotonic() - spawned  # set-up, stack and JupyterLab, all four at once
             uids = {name: pwd.getpwnam(name).pw_uid for name in names}
 
-            # Own ports: every learner's four are free-chosen, and no two learners share one.
+            # Own ports: every learner's are free-chosen, and no two learners share one.
             every_port = []
             for name in names:
                 env = dotenv_values(Path(pwd.getpwnam(name).pw_dir) / hub.COURSE / ".env")
                 every_port += [int(env[setting]) for setting in ports.SETTINGS]
-            assert len(set(every_port)) == len(every_port) == 4 * LEARNERS, every_port
+            assert len(set(every_port)) == len(every_port) == len(ports.SETTINGS) * LEARNERS, every_port
 
             # JupyterLab opens on the course: the chapters are the server's root folder.
             for name in names:
