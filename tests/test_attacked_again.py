@@ -9,13 +9,16 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import shutil
 import sys
+import time
 
 import pytest
+import requests
 
-from stack import config
+from stack import config, db, http
 from stack.harness import neighbour
 from stack.services import compose, processes
 
@@ -51,3 +54,82 @@ def test_another_local_user_reaches_nothing_of_the_stack(page_stack):
     # The socket's folder: the stack's user only.
     folder = config.caddy_admin_socket().parent
     assert folder.stat().st_mode & 0o777 == 0o700 and folder.stat().st_uid == os.geteuid()
+
+
+# --- 2. one request holding the database ---------------------------------------------------------
+
+# Ten groups and their ten backreferences: on a 26-character title PostgreSQL's regular expressions
+# backtrack for minutes (12-62 s measured in issue 22; the statement limit is 5 s).
+BACKREFERENCES = "^" + "(.*)" * 10 + "".join(f"\\{n}" for n in range(1, 11)) + "$"
+SLOW_TITLE = "abcdefghijklmnopqrstuvwxyz"
+
+
+@pytest.fixture
+def slow_title(page_stack):
+    (task_id,) = db.query("insert into task (title) values (%s) returning id", [SLOW_TITLE])[0]
+    yield task_id
+    db.query("delete from task where id = %s returning id", [task_id])
+
+
+def backreference_request(task_id: int, access_token: str, timeout: float = 60) -> requests.Response:
+    return requests.get(
+        http.gateway("/rest/task"),
+        params={"id": f"eq.{task_id}", "title": f"match.{BACKREFERENCES}"},
+        cookies={"access_token": access_token},
+        timeout=timeout,
+    )
+
+
+def running_backreferences() -> int:
+    """API statements running for over half a second (pg_stat_activity shows only the first 1 kB
+    of PostgREST's query text, which the pattern comes after): the backreference ones, here."""
+    return db.query(
+        "select count(*) from pg_stat_activity where state = 'active' and usename = 'authenticator' "
+        "and now() - query_start > interval '0.5 s'"
+    )[0][0]
+
+
+def test_a_backreference_pattern_is_cancelled_and_login_still_answers(slow_title):
+    access_token = http.cookie_value(http.login(), "access_token")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=10) as pool:
+        slow = [pool.submit(backreference_request, slow_title, access_token) for _ in range(10)]
+        deadline = time.monotonic() + 30
+        while running_backreferences() < 10 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # While all ten run, a login gets a connection and answers (its time: bench/, not here).
+        login = http.login()
+        assert login.status_code == 204, login.text
+        answers = [future.result() for future in slow]
+    # Each was stopped by basic_subscriber's statement_timeout, with PostgREST's error for it.
+    for answer in answers:
+        assert answer.status_code == 500, answer.text
+        assert answer.json()["code"] == "57014", answer.text
+        assert answer.json()["message"] == "canceling statement due to statement timeout"
+
+
+def test_a_query_stops_when_its_client_goes(slow_title):
+    access_token = http.cookie_value(http.login(), "access_token")
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        backreference_request(slow_title, access_token, timeout=1)
+    gave_up = time.monotonic()
+    while running_backreferences() and time.monotonic() - gave_up < 10:
+        time.sleep(0.05)
+    stopped_after = time.monotonic() - gave_up
+    # Well before the 5 s limit: the server cancelled it when Caddy closed the upstream request.
+    assert running_backreferences() == 0 and stopped_after < 2.5, stopped_after
+
+
+def test_the_server_applies_the_role_s_own_statement_timeout(slow_title):
+    """PostgREST v16 applies the settings of the role it switches to (Query/PreQuery.hs), read at
+    start-up and on `reload config`: basic_subscriber's 1 s, not authenticator's 5 s."""
+    access_token = http.cookie_value(http.login(), "access_token")
+    db.query("alter role basic_subscriber set statement_timeout = '1s'; notify pgrst, 'reload config'; select 1")
+    try:
+        time.sleep(0.5)  # the schema cache and settings reload
+        started = time.monotonic()
+        answer = backreference_request(slow_title, access_token)
+        took = time.monotonic() - started
+    finally:
+        db.query("alter role basic_subscriber set statement_timeout = '5s'; notify pgrst, 'reload config'; select 1")
+    assert answer.status_code == 500 and answer.json()["code"] == "57014", answer.text
+    assert took < 4, f"cancelled after {took:.1f} s: authenticator's 5 s limit, not basic_subscriber's 1 s"

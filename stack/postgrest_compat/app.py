@@ -96,14 +96,16 @@ class Server:
             "request.cookies",
             *app_names,
         ]
-        self.settings_sql = sql.SQL("SELECT {}").format(
-            sql.SQL(", ").join(
-                sql.SQL("set_config({}, {}, true)").format(sql.Literal(name), sql.Placeholder()) for name in gucs
-            )
+        self.settings_sql = sql.SQL(", ").join(
+            sql.SQL("set_config({}, {}, true)").format(sql.Literal(name), sql.Placeholder()) for name in gucs
         )
+        # Each role's own settings (`alter role anon set statement_timeout = ...`), applied in the
+        # transaction before the role as PostgREST v16 does (Query/PreQuery.hs roleSettingsSql):
+        # SET ROLE alone would not apply them. Read with the schema cache (load_role_settings).
+        self.role_settings: dict[str, list[tuple[str, str]]] = {}
         self.app_values = [settings.app_settings[name] for name in app_names]
         self.pre_request = None
-        self.prefix: dict[bool, bytes] | None = None  # BEGIN; set_config(...); pre-request; as bytes
+        self.prefix: dict[tuple[bool, str], bytes] = {}  # BEGIN; set_config(...); pre-request; as bytes
         if settings.db_pre_request:
             parts = settings.db_pre_request.split(".", 1)
             self.pre_request = sql.SQL("SELECT {}()").format(sql.Identifier(*parts))
@@ -155,6 +157,7 @@ class Server:
             self.settings.db_uri, autocommit=True, application_name="postgrest", connect_timeout=5
         ) as conn:
             cache = await schema.load(conn, self.settings.db_schemas)
+            await self.load_role_settings(conn)
             if self.cache is None:
                 log(f"Successfully connected to PostgreSQL {conn.info.parameter_status('server_version')}")
             self.cache = cache
@@ -162,6 +165,25 @@ class Server:
             f"Schema cache loaded ({len(self.cache.tables)} relations, "
             f"{sum(len(v) for v in self.cache.functions.values())} functions)"
         )
+
+    async def load_role_settings(self, conn) -> None:
+        """The settings of every role the login role may become, as v16.2's queryRoleSettings reads
+        them (Config/Database.hs): user-context parameters, or ones the login role may set."""
+        rows = await (
+            await conn.execute(
+                "with role_setting as (select r.rolname, unnest(r.rolconfig) as setting from pg_auth_members m "
+                "join pg_roles r on r.oid = m.roleid where member = quote_ident(current_user)::regrole::oid), "
+                "kv as (select rolname, substr(setting, 1, strpos(setting, '=') - 1) as key, "
+                "substr(setting, strpos(setting, '=') + 1) as value from role_setting) "
+                "select kv.rolname, kv.key, kv.value from kv join pg_settings ps on ps.name = kv.key "
+                "and (ps.context = 'user' or has_parameter_privilege(quote_ident(current_user)::regrole::oid, ps.name, 'set')) "
+                "where kv.key <> 'default_transaction_isolation' order by 1, 2"
+            )
+        ).fetchall()
+        found: dict[str, list[tuple[str, str]]] = {}
+        for role, key, value in rows:
+            found.setdefault(role, []).append((key, value))
+        self.role_settings, self.prefix = found, {}
 
     def mark_down(self, detail: str) -> None:
         self.down = detail
@@ -198,7 +220,7 @@ class Server:
                         await self.reload()
                     first = False
                     async for notice in conn.notifies():
-                        if notice.payload in ("", "reload schema"):
+                        if notice.payload in ("", "reload schema", "reload config"):
                             try:
                                 await self.reload()
                             except psycopg.Error as error:
@@ -266,9 +288,11 @@ class Server:
             async with self.pool.connection() as conn:
                 # Only a singular request rolls back on a wrong row count; it needs a second trip.
                 committing = readonly or not (singular or max_affected is not None)
-                statements = self._statements(conn, readonly, committing, main, timezone is not None)
+                statements = self._statements(conn, readonly, committing, main, timezone is not None, who.role)
                 try:
-                    results = await wire.run(conn, wire.bind(conn, statements, params))
+                    results = await until_client_gone(
+                        request, conn, wire.run(conn, wire.bind(conn, statements, params))
+                    )
                     count, body, guc_headers, guc_status, total, inserted = wire.first_row(conn, results[main_index])
                     if len(results) > main_index + 1 and results[main_index + 1].nfields == 1:
                         plan = json.loads(results[main_index + 1].get_value(0, 0))
@@ -317,17 +341,52 @@ class Server:
             return errors.client_error(str(error).strip())
         return errors.from_postgres(error, who.authenticated)
 
-    def _statements(self, conn, readonly: bool, committing: bool, main, timezone: bool = False) -> bytes:
+    def _statements(
+        self, conn, readonly: bool, committing: bool, main, timezone: bool = False, role: str = ""
+    ) -> bytes:
         """BEGIN; set_config(...); [pre-request;] main[; COMMIT] as one query text (%s placeholders)."""
-        if self.prefix is None:
+        prefix = self.prefix.get((readonly, role))
+        if prefix is None:
             pre = [query.render(self.pre_request, conn)] if self.pre_request is not None else []
-            settings = query.render(self.settings_sql, conn)
-            self.prefix = {
-                flag: b"; ".join([BEGIN_RO if flag else BEGIN_RW, settings, *pre, b""]) for flag in (True, False)
-            }
+            own = [
+                sql.SQL("set_config({}, {}, true)").format(sql.Literal(key), sql.Literal(value))
+                for key, value in self.role_settings.get(role, [])
+            ]
+            settings = query.render(sql.SQL("SELECT {}").format(sql.SQL(", ").join([*own, self.settings_sql])), conn)
+            prefix = b"; ".join([BEGIN_RO if readonly else BEGIN_RW, settings, *pre, b""])
+            self.prefix[(readonly, role)] = prefix
         text = main.as_bytes(conn) if isinstance(main, query.Text) else query.render(main, conn)
         zone = b"SELECT set_config('timezone', %s, true); " if timezone else b""
-        return self.prefix[readonly] + zone + text + (b"; COMMIT" if committing else b"")
+        return prefix + zone + text + (b"; COMMIT" if committing else b"")
+
+
+# How long a query may run before the server starts watching for its client to go.
+WATCH_AFTER = 0.2
+
+
+async def until_client_gone(request: Request, conn, running):
+    """Await the query `running`; if the client disconnects first (Caddy closes the upstream
+    connection when its own client goes), cancel the query in PostgreSQL so it stops at once
+    instead of holding a connection and a CPU until it ends (issue 22). Its error, 57014, is then
+    answered to nobody."""
+    task = asyncio.ensure_future(running)
+    done, _ = await asyncio.wait({task}, timeout=WATCH_AFTER)
+    if done:
+        return task.result()
+    gone = asyncio.ensure_future(_disconnected(request))
+    try:
+        done, _ = await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if task not in done:
+            await conn.cancel_safe()
+        return await task
+    finally:
+        gone.cancel()
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the ASGI server reports the client gone (the body has been read by now)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def parse_guc_headers(text: str | None) -> list[tuple[str, str]]:
