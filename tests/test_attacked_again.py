@@ -18,9 +18,11 @@ import time
 import pytest
 import requests
 
-from stack import config, db, http
+from stack import config, db, http, recipes
 from stack.harness import neighbour
 from stack.services import compose, processes
+
+AUTH = {"Content-Profile": "auth", "Accept-Profile": "auth"}
 
 # --- 1. another local user ---------------------------------------------------------------------
 
@@ -133,3 +135,61 @@ def test_the_server_applies_the_role_s_own_statement_timeout(slow_title):
         db.query("alter role basic_subscriber set statement_timeout = '5s'; notify pgrst, 'reload config'; select 1")
     assert answer.status_code == 500 and answer.json()["code"] == "57014", answer.text
     assert took < 4, f"cancelled after {took:.1f} s: authenticator's 5 s limit, not basic_subscriber's 1 s"
+
+
+# --- 3. the hardened login, over GET --------------------------------------------------------------
+
+OLD_HASH_USER = "get_probe"  # an account whose hash is still at cost 6, as the demo's is after hardening
+
+
+@pytest.fixture
+def hardened_with_an_old_hash(page_stack):
+    recipes.use("hardened")
+    db.query("delete from auth.login_failure")
+    db.query(
+        "insert into auth.user (username, password, role) values (%s, 'x', 'basic_subscriber') "
+        "on conflict (username) do nothing returning username",
+        [OLD_HASH_USER],
+    )
+    # Written straight into the table (as a hash made before hardening): cost 6.
+    db.query("alter table auth.user disable trigger encrypt_pass")
+    try:
+        db.query(
+            "update auth.user set password = public.crypt('right-password', public.gen_salt('bf', 6)) "
+            "where username = %s returning username",
+            [OLD_HASH_USER],
+        )
+    finally:
+        db.query("alter table auth.user enable trigger encrypt_pass")
+    yield
+    db.query("delete from auth.login_failure")
+    db.query("delete from auth.user where username = %s returning username", [OLD_HASH_USER])
+
+
+def get_login(base: str, password: str) -> requests.Response:
+    return requests.get(
+        f"{base}/rpc/login", params={"user_": OLD_HASH_USER, "pass": password}, headers=AUTH, timeout=10
+    )
+
+
+def test_the_gateway_takes_login_by_post_only(hardened_with_an_old_hash):
+    for method in ("GET", "HEAD", "PUT", "DELETE", "PATCH"):
+        answer = requests.request(method, http.gateway("/rpc/login"), headers=AUTH, timeout=10)
+        assert answer.status_code == 405 and answer.headers.get("Allow") == "POST", (method, answer.text)
+    assert get_login(http.gateway(), "right-password").json()["code"] == "GW405"
+
+
+def test_a_read_only_login_learns_nothing_and_the_throttle_still_counts(hardened_with_an_old_hash):
+    """Straight to PostgREST (another local user reaches its port too): a GET call runs in a read-only
+    transaction, so auth.login must refuse it before it checks the password. This is the login as
+    installed, after every up.d/ file: a later redefinition that drops the check fails here."""
+    right, wrong = get_login(http.postgrest(), "right-password"), get_login(http.postgrest(), "wrong")
+    assert (right.status_code, right.json()) == (wrong.status_code, wrong.json()), (right.text, wrong.text)
+    assert right.status_code == 405 and right.headers.get("Allow") == "POST", right.text
+    assert right.json()["code"] == "PT405", right.text
+    # 40 GETs, then POSTs: the POSTs are throttled after 10 failures, as if the GETs had not happened,
+    # and the GETs never reached bcrypt (no failure recorded, none could be).
+    for _ in range(40):
+        assert get_login(http.gateway(), "wrong").status_code == 405
+    posts = [http.login(OLD_HASH_USER, f"guess-{n}").status_code for n in range(12)]
+    assert posts == [401] * 10 + [429] * 2, posts
