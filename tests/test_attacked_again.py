@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import secrets
 import shutil
 import sys
 import time
@@ -24,6 +25,13 @@ from stack.services import compose, processes
 
 AUTH = {"Content-Profile": "auth", "Accept-Profile": "auth"}
 
+
+@pytest.fixture
+def on_page(page_stack):
+    """The seed page's recipe (an earlier test may have left the hardened one)."""
+    recipes.use("page")
+
+
 # --- 1. another local user ---------------------------------------------------------------------
 
 
@@ -32,7 +40,7 @@ AUTH = {"Content-Profile": "auth", "Accept-Profile": "auth"}
     reason="needs root (useradd, runuser) on Linux",
 )
 @pytest.mark.skipif(compose.uses_compose(), reason="probes the native processes")
-def test_another_local_user_reaches_nothing_of_the_stack(page_stack):
+def test_another_local_user_reaches_nothing_of_the_stack(on_page):
     caddy_pid = processes.running_pid("caddy")
     tcp_ports, unix_sockets = neighbour.listening(caddy_pid)
     gateway = config.ports().gateway
@@ -67,7 +75,7 @@ SLOW_TITLE = "abcdefghijklmnopqrstuvwxyz"
 
 
 @pytest.fixture
-def slow_title(page_stack):
+def slow_title(on_page):
     (task_id,) = db.query("insert into task (title) values (%s) returning id", [SLOW_TITLE])[0]
     yield task_id
     db.query("delete from task where id = %s returning id", [task_id])
@@ -193,3 +201,92 @@ def test_a_read_only_login_learns_nothing_and_the_throttle_still_counts(hardened
         assert get_login(http.gateway(), "wrong").status_code == 405
     posts = [http.login(OLD_HASH_USER, f"guess-{n}").status_code for n in range(12)]
     assert posts == [401] * 10 + [429] * 2, posts
+
+
+# --- 4. log injection -----------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(compose.uses_compose(), reason="reads the native compatible server's log file")
+def test_a_path_cannot_forge_a_log_line(on_page):
+    access_token = http.cookie_value(http.login(), "access_token")
+    log = processes.log_path("postgrest")
+    before = log.stat().st_size
+    forged = "/rest/task%0aPOST%20/rpc/login%20204%2021.00ms%0aX%0d%1b[31m"
+    answer = requests.get(http.gateway(forged), cookies={"access_token": access_token}, timeout=10)
+    assert answer.status_code == 404, answer.text
+    with log.open("rb") as handle:
+        handle.seek(before)
+        written = handle.read().decode()
+    assert "POST /rpc/login 204 21.00ms" not in written.splitlines(), written
+    assert not any(character in written.replace("\n", "") for character in "\r\x1b"), written
+    assert "/task\\nPOST /rpc/login 204 21.00ms\\nX\\r\\x1b[31m" in written, written
+
+
+# --- 5. inputs that answered 500 ------------------------------------------------------------------
+
+HUGE = "1" + "0" * 4999  # 5000 digits: past Python's int() limit (4300), and bigint's
+
+
+def test_a_range_header_with_5000_digits_is_postgresql_s_400(on_page):
+    """v16.2 reads Range as an unbounded Integer and sends the offset as a parameter (RangeQuery.hs,
+    SqlFragment.hs limitOffsetF): PostgreSQL refuses it for bigint, 22003, which is 400."""
+    access_token = http.cookie_value(http.login(), "access_token")
+    for header in (f"{HUGE}-", f"0-{HUGE}"):
+        answer = requests.get(
+            http.gateway("/rest/task"), headers={"Range": header}, cookies={"access_token": access_token}, timeout=10
+        )
+        assert answer.status_code == 400 and answer.json()["code"] == "22003", answer.text[:300]
+        assert answer.json()["message"].endswith("is out of range for type bigint"), answer.text[:300]
+
+
+def test_max_affected_with_5000_digits_is_read_as_v16_2_reads_it(on_page):
+    """Preferences.hs reads max-affected with readMaybe into an Int64, which wraps modulo 2^64:
+    never a 500. 10^4999 wraps to a value the echo in Preference-Applied shows."""
+    access_token = http.cookie_value(http.login(), "access_token")
+    answer = requests.delete(
+        http.gateway("/rest/task?id=eq.-1"),
+        headers={"Prefer": f"handling=strict, max-affected={HUGE}", "Content-Type": "application/json"},
+        cookies={"access_token": access_token},
+        timeout=10,
+    )
+    wrapped = (10**4999) % 2**64
+    wrapped = wrapped - 2**64 if wrapped >= 2**63 else wrapped
+    assert answer.status_code in (204, 400, 403), answer.text[:300]
+    assert answer.status_code != 500 and "PGRSTX00" not in answer.text, answer.text[:300]
+    if answer.status_code == 204:
+        assert f"max-affected={wrapped}" in answer.headers.get("Preference-Applied", ""), answer.headers
+
+
+def test_a_csv_body_that_is_not_utf_8_is_an_invalid_body(on_page):
+    access_token = http.cookie_value(http.login(), "access_token")
+    answer = requests.post(
+        http.gateway("/rest/task"),
+        data=b"title\n\xff\xfe caf\xe9\n",
+        headers={"Content-Type": "text/csv"},
+        cookies={"access_token": access_token},
+        timeout=10,
+    )
+    assert answer.status_code == 400 and answer.json()["code"] == "PGRST102", answer.text[:300]
+
+
+def test_a_4000_character_user_name_is_refused_clearly(hardened_with_an_old_hash):
+    answer = http.login(secrets.token_urlsafe(3000), "whatever")  # 4000 characters, incompressible
+    assert answer.status_code == 400, answer.text[:300]
+    body = answer.json()
+    assert body["code"] == "22023" and body["message"] == "User name too long: at most 256 bytes", body
+    assert "login_failure" not in answer.text
+
+
+# --- 6. the duplicate-cookie check and a tab ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("separator", [";\t", "; \t", ";\r\n", ",\t"])
+def test_a_second_access_token_cookie_after_whitespace_is_refused(hardened_with_an_old_hash, separator):
+    valid = http.cookie_value(http.login(), "access_token")
+    forged = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.e30.forged"
+    if "\n" in separator:
+        separator = ";\t"  # requests refuses a header with a line break; Caddy would too
+    answer = requests.get(
+        http.gateway("/app/"), headers={"Cookie": f"Access_Token={forged}{separator}access_token={valid}"}, timeout=10
+    )
+    assert answer.status_code == 401 and answer.json()["message"] == "More than one access_token cookie", answer.text

@@ -266,6 +266,11 @@ begin
       message = 'Password too long: at most 72 bytes',
       hint = 'bcrypt ignores every byte past the 72nd';
   end if;
+  -- A name too long for the throttle's index (about 2.7 kB) failed with a 500 that named the index,
+  -- and recorded nothing (issue 22): refused first, clearly.
+  if pg_catalog.octet_length(user_) > 256 then
+    raise sqlstate '22023' using message = 'User name too long: at most 256 bytes';
+  end if;
 
   -- One attempt at a time per user name and per address, so that concurrent guesses are all
   -- counted and one address never runs two bcrypts at once. A second attempt meanwhile does not

@@ -27,8 +27,18 @@ BEGIN_RO = b"BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY"
 BEGIN_RW = b"BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
 
 
+# C0 and C1 control characters, DEL, and Unicode's line and paragraph separators: a request path or a
+# database message must not start a line of its own in the log, or colour a terminal (issue 22).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    return {10: "\\n", 13: "\\r", 9: "\\t"}.get(code) or (f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}")
+
+
 def log(line: str) -> None:
-    sys.stdout.write(line + "\n")
+    sys.stdout.write(_CONTROL.sub(_escape, line) + "\n")
     sys.stdout.flush()
 
 
@@ -509,11 +519,19 @@ def header_bytes(scope) -> int:
     return size + sum(len(name) + len(value) + 4 for name, value in scope["headers"])
 
 
+def utf8_body(raw: bytes, kind: str) -> str:
+    """A text body as text; one that is not UTF-8 is an invalid body (400 PGRST102), never a 500."""
+    try:
+        return raw.decode()
+    except UnicodeDecodeError as error:
+        raise errors.invalid_body(f"The {kind} body is not UTF-8 (byte {error.start})") from None
+
+
 def csv_rows(raw: bytes) -> list[dict]:
     """A text/csv body as rows (v14.1 InsertSpec "CSV"): the header names the columns, NULL is null."""
     import csv
 
-    lines = list(csv.reader(raw.decode().splitlines()))
+    lines = list(csv.reader(utf8_body(raw, "CSV").splitlines()))
     if not lines:
         return []
     header, *rows = lines
@@ -530,7 +548,7 @@ async def read_json_body(request: Request) -> object:
     if ctype == "application/x-www-form-urlencoded":
         from urllib.parse import parse_qsl
 
-        return dict(parse_qsl(raw.decode()))
+        return dict(parse_qsl(utf8_body(raw, "form")))
     if ctype == "text/csv":
         return csv_rows(raw)
     if not raw.strip():
