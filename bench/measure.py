@@ -261,7 +261,7 @@ def make_up_seconds() -> float:
 
 # --- login while ten backreference patterns run (issue 22) ---------------------------------------
 
-# Ten groups and their backreferences: minutes of backtracking on a 26-letter title without a limit.
+# Ten groups and their backreferences: 12-62 s of backtracking on a 26-letter title without a limit (issue 22).
 BACKREFERENCES = "^" + "(.*)" * 10 + "".join(f"\\{n}" for n in range(1, 11)) + "$"
 
 

@@ -1,6 +1,6 @@
 -- Not in the seed page (issue 22): no statement an API role runs may last longer than 5 seconds.
 -- `match`/`imatch` filters hand the pattern to PostgreSQL's regular expressions, where
--- backreferences take exponential time: one 70-byte request kept a connection busy for minutes,
+-- backreferences take exponential time: one request of 199 bytes kept a connection busy for 12-62 s,
 -- and ten held every connection of PostgREST's pool, so `POST /rpc/login` answered 504.
 -- A role's settings reach its own logins (authenticator: PostgREST's schema cache queries);
 -- PostgREST applies the settings of the role it switches to (anon, basic_subscriber) in each

@@ -69,7 +69,7 @@ def test_another_local_user_reaches_nothing_of_the_stack(on_page):
 # --- 2. one request holding the database ---------------------------------------------------------
 
 # Ten groups and their ten backreferences: on a 26-character title PostgreSQL's regular expressions
-# backtrack for minutes (12-62 s measured in issue 22; the statement limit is 5 s).
+# backtrack for up to a minute (12-62 s measured in issue 22; the statement limit is 5 s).
 BACKREFERENCES = "^" + "(.*)" * 10 + "".join(f"\\{n}" for n in range(1, 11)) + "$"
 SLOW_TITLE = "abcdefghijklmnopqrstuvwxyz"
 

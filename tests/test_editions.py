@@ -47,6 +47,11 @@ WRONG = {
         ("ms_at_cost_4 * 2 ** (cost + 1 - 4) <= budget_ms", "ms_at_cost_4 * 2 ** (cost - 4) <= budget_ms"),
         ("while cost < 31 and ", "while "),
     ],
+    "13": [
+        ("alter role basic_subscriber set", "alter role anon set"),  # another role's limit
+        ("notify pgrst, 'reload config';", ""),  # PostgREST never reads it
+        ("alter role basic_subscriber set", "set"),  # the psql session's own limit
+    ],
 }
 # What the check must not print on the stub: the answer itself.
 GIVEAWAY = {
@@ -61,6 +66,7 @@ GIVEAWAY = {
     "09": ["it was"],
     "10": ["3", "True", "False"],
     "11": ["/rpc/refresh_token"],
+    "13": ["alter role", "reload config", "'1s'"],
 }
 
 

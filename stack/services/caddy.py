@@ -264,6 +264,25 @@ def admin_config(path: str = "/config/") -> dict:
     return body or {}
 
 
+def admin_address() -> str:
+    """Where Caddy's admin API listens: CADDY_ADMIN natively, or Caddy's default inside its container."""
+    if compose.uses_compose():
+        return "localhost:2019 inside the container"
+    return environment()["CADDY_ADMIN"]
+
+
+def tcp_ports() -> list[int]:
+    """The TCP ports of this machine where Caddy takes connections: natively, the ones its process
+    listens on; with Compose, the ones compose.yaml publishes for it (its admin API is not one)."""
+    if compose.uses_compose():
+        published = config.compose_services()["caddy"].get("ports", [])
+        return sorted(int(config.interpolate(str(p), config.settings()).rsplit(":", 2)[-2]) for p in published)
+    import psutil
+
+    process = psutil.Process(processes.running_pid("caddy"))
+    return sorted({c.laddr.port for c in process.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN})
+
+
 def environment(variables: dict[str, str] | None = None) -> dict[str, str]:
     env = config.native_environment("caddy", variables)
     # Keep Caddy's autosave and certificate storage inside the state folder.
