@@ -7,7 +7,7 @@ standard-library-only script as that user, never as root, and reports what it co
 
 - every TCP port and Unix socket the stack's Caddy listens on: does it serve the admin API?
 - files: can it read them (.env, the state folder's secrets)?
-- the services' process environments (/proc/PID/environ holds JWT_SECRET and passwords)
+- any file the test names: the services' process environments hold JWT_SECRET and passwords
 - PostgreSQL as its superuser with no password: does the server let it in?
 """
 
