@@ -257,3 +257,49 @@ def make_up_seconds() -> float:
     started = time.perf_counter()
     subprocess.run(command, cwd=config.ROOT, env=os.environ, check=True, capture_output=True)
     return time.perf_counter() - started
+
+
+# --- login while ten backreference patterns run (issue 22) ---------------------------------------
+
+# Ten groups and their backreferences: 12-62 s of backtracking on a 26-letter title without a limit (issue 22).
+BACKREFERENCES = "^" + "(.*)" * 10 + "".join(f"\\{n}" for n in range(1, 11)) + "$"
+
+
+def login_under_backreferences(stack: Stack, cost: int, rounds: int = 3, logins: int = 3) -> dict:
+    """POST /rpc/login alone, then while ten `match` requests with backreferences run through the
+    gateway (each stopped by the API roles' statement_timeout), round after round (A, B, A, B ...):
+    the medians of both and their ratio. The slow requests' status and code are recorded too."""
+    import concurrent.futures
+    import urllib.parse
+
+    request = login_request(stack.gateway, cost)
+    token = login_cookies(stack, cost)["access_token"]
+    with psycopg.connect(stack.conninfo, autocommit=True) as conn:
+        (task_id,) = conn.execute(
+            "insert into public.task (title) values ('abcdefghijklmnopqrstuvwxyz') returning id"
+        ).fetchone()
+    query = urllib.parse.urlencode({"id": f"eq.{task_id}", "title": f"match.{BACKREFERENCES}"})
+    slow = Request("GET", f"{stack.gateway}/rest/task?{query}", {"Cookie": f"access_token={token}"})
+    alone, during, answers = [], [], []
+    connection = connect(stack.gateway)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=10) as pool:
+            for _ in range(rounds):
+                alone += [timed_ms(lambda: check(send(connection, request), request, 204)) for _ in range(logins)]
+                running = [pool.submit(lambda: send(connect(stack.gateway), slow)) for _ in range(10)]
+                time.sleep(1.0)  # all ten are inside PostgreSQL by now
+                during += [timed_ms(lambda: check(send(connection, request), request, 204)) for _ in range(logins)]
+                answers += [future.result() for future in running]
+    finally:
+        connection.close()
+        with psycopg.connect(stack.conninfo, autocommit=True) as conn:
+            conn.execute("delete from public.task where id = %s", [task_id])
+    a, b = summarize(alone), summarize(during)
+    return {
+        "login_alone": a.as_dict(),
+        "login_during_ten_backreferences": b.as_dict(),
+        "during_over_alone_p50": round(b.p50_ms / a.p50_ms, 2),
+        "backreference_answers": sorted(
+            {f"{answer.status} {json.loads(answer.body or b'{}').get('code')}" for answer in answers}
+        ),
+    }

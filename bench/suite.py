@@ -117,6 +117,9 @@ def run(plan: Plan = FULL, stack: Stack | None = None, progress=lambda message: 
         results["protected_read"] = [row.as_dict() for row in reads]
         progress("refresh")
         results["refresh"] = measure.refresh(stack, tokens["refresh_token"], plan.refresh_budget)
+        if plan.time_make_up:  # the full plan only: ten 5 s statements per round
+            progress("login while ten backreference patterns run (issue 22)")
+            results["login_under_backreferences"] = measure.login_under_backreferences(stack, PAGE_COST)
     finally:
         target.drop_users(stack)
     progress(f"row-level security, claim per row vs per query ({plan.rls_rows} rows)")

@@ -131,7 +131,6 @@ class Ports:
     gateway: int
     postgrest: int
     postgres: int
-    caddy_admin: int
     gateway_host: str = "127.0.0.1"  # where the gateway listens (CADDY_HTTP_HOST)
 
 
@@ -141,9 +140,28 @@ def ports(variables: dict[str, str] | None = None) -> Ports:
         gateway=int(variables.get("CADDY_HTTP_PORT") or 8000),
         postgrest=int(variables.get("NATIVE_POSTGREST_PORT") or 3000),
         postgres=int(variables.get("NATIVE_POSTGRES_PORT") or 55432),
-        caddy_admin=int(variables.get("NATIVE_CADDY_ADMIN_PORT") or 2019),
         gateway_host=variables.get("CADDY_HTTP_HOST") or "127.0.0.1",
     )
+
+
+# The longest path a Unix socket can have is 104 bytes on macOS, 108 on Linux (sun_path).
+SOCKET_PATH_MAX = 100
+
+
+def caddy_admin_socket(state_dir: Path | None = None) -> Path:
+    """Where Caddy's admin API listens natively: a Unix socket in a folder only the stack's user
+    may enter (stack.services.caddy makes it 0700), never a TCP port, which every local user could
+    reach (issue 22). A state folder too deep for a socket path uses one in the temporary folder,
+    named after the user and the state folder."""
+    state_dir = STATE_DIR if state_dir is None else state_dir
+    socket = state_dir / "admin" / "caddy.sock"
+    if len(str(socket).encode()) <= SOCKET_PATH_MAX:
+        return socket
+    import hashlib
+    import tempfile
+
+    digest = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"superstack-jwt-admin-{os.getuid()}-{digest}" / "caddy.sock"
 
 
 def native_addresses(p: Ports) -> dict[str, dict[str, str]]:
@@ -154,7 +172,7 @@ def native_addresses(p: Ports) -> dict[str, dict[str, str]]:
             "CADDY_BIND": p.gateway_host,
             "POSTGREST_UPSTREAM": f"127.0.0.1:{p.postgrest}",
             "WEB_ROOT": str(STACK_DIR / "web"),
-            "CADDY_ADMIN": f"localhost:{p.caddy_admin}",
+            "CADDY_ADMIN": f"unix/{caddy_admin_socket()}",
         },
         "postgrest": {"PGRST_SERVER_HOST": "127.0.0.1", "PGRST_SERVER_PORT": str(p.postgrest)},
         "postgres": {},

@@ -119,7 +119,6 @@ def port_lines(variables: dict[str, str]) -> list[Line]:
         ("CADDY_HTTP_PORT", p.gateway, "caddy"),
         ("NATIVE_POSTGREST_PORT", p.postgrest, "postgrest"),
         ("NATIVE_POSTGRES_PORT", p.postgres, "postgres"),
-        ("NATIVE_CADDY_ADMIN_PORT", p.caddy_admin, "caddy"),
     ):
         if service in ours:
             lines.append((OK, f"port {port}", f"{setting}: this stack's {service} holds it (the stack is up)"))

@@ -18,7 +18,8 @@ from pathlib import Path
 from .services.processes import free_port, port_is_free
 
 # The settings example.env gives a port, in the order they are chosen.
-SETTINGS = ("CADDY_HTTP_PORT", "NATIVE_POSTGREST_PORT", "NATIVE_POSTGRES_PORT", "NATIVE_CADDY_ADMIN_PORT")
+# (Caddy's admin API has no port: it listens on a Unix socket in the state folder, issue 22.)
+SETTINGS = ("CADDY_HTTP_PORT", "NATIVE_POSTGREST_PORT", "NATIVE_POSTGRES_PORT")
 CLAIMS_FILE = Path(os.environ.get("STACK_PORT_CLAIMS", Path(tempfile.gettempdir()) / "superstack-jwt-ports.json"))
 SEARCH = 200  # how far above a default port to look before taking any free one
 

@@ -69,10 +69,10 @@ def write_free_ports() -> dict[str, int]:
     for setting, port in chosen.items():
         text = re.sub(rf"^{setting}=\d+", f"{setting}={port}", text, flags=re.M)
     config.ENV_FILE.write_text(text)
-    gateway, postgrest, postgres, admin = (chosen[setting] for setting in ports.SETTINGS)
+    gateway, postgrest, postgres = (chosen[setting] for setting in ports.SETTINGS)
     say(
         f"ports (the defaults where free), in .env: gateway localhost:{gateway}, PostgREST 127.0.0.1:{postgrest}, "
-        f"PostgreSQL 127.0.0.1:{postgres}, Caddy admin localhost:{admin}"
+        f"PostgreSQL 127.0.0.1:{postgres}"
     )
     return chosen
 

@@ -22,7 +22,7 @@ from stack import config
 from stack.course import browser
 from stack.services import processes
 
-PARTS = ["Python", "packages", "PostgreSQL", "Caddy", "PostgREST", "Chromium", "port", "port", "port", "port", "disk"]
+PARTS = ["Python", "packages", "PostgreSQL", "Caddy", "PostgREST", "Chromium", "port", "port", "port", "disk"]
 
 
 def doctor(

@@ -105,6 +105,11 @@ WRONG = {
         ('my_claims = {"aud": None}', 'my_claims = {"iss": None}'),
         ('my_claims = {"aud": None}', 'my_claims = {"aud": "superstack", "iss": "another-app"}'),
     ],
+    "13": [
+        ("alter role basic_subscriber set", "alter role anon set"),  # another role's limit
+        ("notify pgrst, 'reload config';", ""),  # PostgREST never reads it
+        ("alter role basic_subscriber set", "set"),  # the psql session's own limit
+    ],
 }
 # What the check must not print on the stub: the answer itself.
 GIVEAWAY = {
@@ -126,6 +131,7 @@ GIVEAWAY = {
     "17": ["revoked", "family_started_at", "7 days", "30 days"],
     "18": ["/rpc/signup", "Content-Profile", "user_", "POST"],
     "19": ["None", "[]", "absent", "missing", "without"],
+    "13": ["alter role", "reload config", "'1s'"],
 }
 
 

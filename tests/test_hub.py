@@ -75,12 +75,12 @@ def test_a_room_of_four_learners(tmp_path):
                 spawn_seconds[name] = time.monotonic() - spawned  # set-up, stack and JupyterLab, all four at once
             uids = {name: pwd.getpwnam(name).pw_uid for name in names}
 
-            # Own ports: every learner's four are free-chosen, and no two learners share one.
+            # Own ports: every learner's are free-chosen, and no two learners share one.
             every_port = []
             for name in names:
                 env = dotenv_values(Path(pwd.getpwnam(name).pw_dir) / hub.COURSE / ".env")
                 every_port += [int(env[setting]) for setting in ports.SETTINGS]
-            assert len(set(every_port)) == len(every_port) == 4 * LEARNERS, every_port
+            assert len(set(every_port)) == len(every_port) == len(ports.SETTINGS) * LEARNERS, every_port
 
             # JupyterLab opens on the course: the chapters are the server's root folder.
             for name in names:
@@ -160,5 +160,51 @@ def test_an_idle_learner_is_culled_and_their_stack_stopped(tmp_path):
             while memory.processes_of(uid) and time.monotonic() < deadline:
                 time.sleep(0.5)
             assert culled and not memory.processes_of(uid), memory.processes_of(uid)
+    finally:
+        room.remove_learners(names)
+
+
+def test_a_learner_reaches_nothing_of_another_learners_stack(tmp_path):
+    """Issue 22 on a workshop server: learner B, as their own Unix user, probes learner A's stack.
+    Caddy's admin API (a Unix socket in A's 0700 state folder; no TCP port but the gateway), A's .env,
+    the secret in A's services' environments, and A's database superuser are all out of B's reach."""
+    import psutil
+
+    from stack import config
+    from stack.harness import neighbour
+
+    names = room.new_learner_names(2)
+    try:
+        with room.run(env={"WORKSHOP_SHARED": str(SHARED)}, state=tmp_path / "hub") as workshop:
+            for name in names:
+                workshop.add_learner(name)
+                workshop.spawn(name)
+            for name in names:
+                workshop.wait_ready(name, timeout=900)
+            owner, other = names
+            course = Path(pwd.getpwnam(owner).pw_dir) / hub.COURSE
+            env = dotenv_values(course / ".env")
+            uid = pwd.getpwnam(owner).pw_uid
+            services = {
+                process.info["name"]: process.pid
+                for process in psutil.process_iter(["name", "uids"])
+                if process.info["uids"] and process.info["uids"].real == uid
+            }
+            caddy_pid = services["caddy"]
+            tcp_ports, unix_sockets = neighbour.listening(caddy_pid)
+            targets = {
+                "tcp_ports": tcp_ports,
+                "unix_sockets": unix_sockets,
+                "files": [str(course / ".env"), f"/proc/{caddy_pid}/environ"],
+                "postgres": [int(env["NATIVE_POSTGRES_PORT"]), env["POSTGRES_USER"]],
+            }
+            found = neighbour.Neighbour(other).probe(targets)
+            assert tcp_ports == [int(env["CADDY_HTTP_PORT"])], (tcp_ports, found)
+            assert [str(config.caddy_admin_socket(course / ".state"))] == unix_sockets, unix_sockets
+            assert all(
+                answer.startswith("refused: ") for key, answer in found.items() if key.startswith(("unix", "file"))
+            )
+            assert not any("served its config" in answer for answer in found.values()), found
+            assert found["postgres superuser"] == "asked for a password", found
     finally:
         room.remove_learners(names)

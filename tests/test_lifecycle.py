@@ -35,7 +35,7 @@ def test_down_stops_everything_and_keeps_the_data(elsewhere):
         down = run_stack("down", **elsewhere)
         assert down.returncode == 0, down.stderr
         assert not any(processes.alive(pid) for pid in pids)  # exited (a zombie awaiting its reaper counts as gone)
-        ports = ("CADDY_HTTP_PORT", "NATIVE_POSTGREST_PORT", "NATIVE_POSTGRES_PORT", "NATIVE_CADDY_ADMIN_PORT")
+        ports = ("CADDY_HTTP_PORT", "NATIVE_POSTGREST_PORT", "NATIVE_POSTGRES_PORT")
         assert not any(listening(elsewhere[name]) for name in ports)
         assert "nothing was running" in run_stack("down", **elsewhere).stdout
 

@@ -249,10 +249,27 @@ declare
   family_ uuid := pg_catalog.gen_random_uuid();
   refresh_token_ text := pg_catalog.gen_random_uuid()::text;
 begin
+  -- POST only (issue 22). PostgREST runs a GET or HEAD call in a read-only transaction, where the
+  -- failure below could not be recorded: such a call was never throttled, and the statement that
+  -- failed first told a right password (UPDATE of an old hash) from a wrong one (DELETE). So it is
+  -- refused before anything else, the password unread. Called from SQL, request.method is unset.
+  if coalesce(pg_catalog.current_setting('request.method', true), '') not in ('', 'POST') then
+    perform pg_catalog.set_config('response.status', '405', true);
+    perform pg_catalog.set_config('response.headers', '[{"Allow": "POST"}]', true);
+    return pg_catalog.json_build_object(
+      'code', 'PT405', 'message', 'Log in with POST', 'details', null,
+      'hint', 'POST /rpc/login with a JSON body {"user_": ..., "pass": ...}');
+  end if;
+
   if pg_catalog.octet_length(pass) > 72 then
     raise sqlstate '22023' using
       message = 'Password too long: at most 72 bytes',
       hint = 'bcrypt ignores every byte past the 72nd';
+  end if;
+  -- A name too long for the throttle's index (about 2.7 kB) failed with a 500 that named the index,
+  -- and recorded nothing (issue 22): refused first, clearly.
+  if pg_catalog.octet_length(user_) > 256 then
+    raise sqlstate '22023' using message = 'User name too long: at most 256 bytes';
   end if;
 
   -- One attempt at a time per user name and per address, so that concurrent guesses are all

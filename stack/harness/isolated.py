@@ -21,7 +21,7 @@ import psycopg
 from .. import config
 from ..services import postgres, processes
 
-PORT_SETTINGS = ("CADDY_HTTP_PORT", "NATIVE_POSTGREST_PORT", "NATIVE_POSTGRES_PORT", "NATIVE_CADDY_ADMIN_PORT")
+PORT_SETTINGS = ("CADDY_HTTP_PORT", "NATIVE_POSTGREST_PORT", "NATIVE_POSTGRES_PORT")
 
 
 class IsolatedStack:

@@ -37,8 +37,18 @@ BEGIN_RO = b"BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY"
 BEGIN_RW = b"BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
 
 
+# C0 and C1 control characters, DEL, and Unicode's line and paragraph separators: a request path or a
+# database message must not start a line of its own in the log, or colour a terminal (issue 22).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    return {10: "\\n", 13: "\\r", 9: "\\t"}.get(code) or (f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}")
+
+
 def log(line: str) -> None:
-    sys.stdout.write(line + "\n")
+    sys.stdout.write(_CONTROL.sub(_escape, line) + "\n")
     sys.stdout.flush()
 
 
@@ -127,14 +137,16 @@ class Server:
             "request.cookies",
             *app_names,
         ]
-        self.settings_sql = sql.SQL("SELECT {}").format(
-            sql.SQL(", ").join(
-                sql.SQL("set_config({}, {}, true)").format(sql.Literal(name), sql.Placeholder()) for name in gucs
-            )
+        self.settings_sql = sql.SQL(", ").join(
+            sql.SQL("set_config({}, {}, true)").format(sql.Literal(name), sql.Placeholder()) for name in gucs
         )
+        # Each role's own settings (`alter role anon set statement_timeout = ...`), applied in the
+        # transaction before the role as PostgREST v16 does (Query/PreQuery.hs roleSettingsSql):
+        # SET ROLE alone would not apply them. Read with the schema cache (load_role_settings).
+        self.role_settings: dict[str, list[tuple[str, str]]] = {}
         self.app_values = [settings.app_settings[name] for name in app_names]
         self.pre_request = None
-        self.prefix: dict[bool, bytes] | None = None  # BEGIN; set_config(...); pre-request; as bytes
+        self.prefix: dict[tuple[bool, str], bytes] = {}  # BEGIN; set_config(...); pre-request; as bytes
         self.rollback_all = settings.db_tx_end.startswith("rollback")
         self.allow_tx = settings.db_tx_end.endswith("allow-override")
         self.use_pre_request(settings.db_pre_request)
@@ -146,7 +158,7 @@ class Server:
             parts = name.split(".", 1)
             self.pre_request = sql.SQL("SELECT {}()").format(sql.Identifier(*parts))
         self.main_index = 3 if self.pre_request is not None else 2  # which result is the main query's
-        self.prefix = None
+        self.prefix = {}
 
     # ---- lifecycle --------------------------------------------------------------------------
 
@@ -196,6 +208,7 @@ class Server:
             self.settings.db_uri, autocommit=True, application_name="postgrest", connect_timeout=5
         ) as conn:
             cache = await schema.load(conn, self.settings.db_schemas)
+            await self.load_role_settings(conn)
             if self.cache is None:
                 log(f"Successfully connected to PostgreSQL {conn.info.parameter_status('server_version')}")
             self.cache = cache
@@ -218,6 +231,25 @@ class Server:
             rows = await (await conn.execute(IN_DATABASE_SETTINGS, (["pgrst.db_pre_request"],))).fetchall()
         found = dict(rows)
         self.use_pre_request(found.get("db_pre_request") or self.settings.db_pre_request)
+
+    async def load_role_settings(self, conn) -> None:
+        """The settings of every role the login role may become, as v16.2's queryRoleSettings reads
+        them (Config/Database.hs): user-context parameters, or ones the login role may set."""
+        rows = await (
+            await conn.execute(
+                "with role_setting as (select r.rolname, unnest(r.rolconfig) as setting from pg_auth_members m "
+                "join pg_roles r on r.oid = m.roleid where member = quote_ident(current_user)::regrole::oid), "
+                "kv as (select rolname, substr(setting, 1, strpos(setting, '=') - 1) as key, "
+                "substr(setting, strpos(setting, '=') + 1) as value from role_setting) "
+                "select kv.rolname, kv.key, kv.value from kv join pg_settings ps on ps.name = kv.key "
+                "and (ps.context = 'user' or has_parameter_privilege(quote_ident(current_user)::regrole::oid, ps.name, 'set')) "
+                "where kv.key <> 'default_transaction_isolation' order by 1, 2"
+            )
+        ).fetchall()
+        found: dict[str, list[tuple[str, str]]] = {}
+        for role, key, value in rows:
+            found.setdefault(role, []).append((key, value))
+        self.role_settings, self.prefix = found, {}
 
     def mark_down(self, detail: str) -> None:
         self.down = detail
@@ -254,12 +286,12 @@ class Server:
                         await self.reload()
                     first = False
                     async for notice in conn.notifies():
-                        if notice.payload in ("", "reload schema"):
+                        if notice.payload in ("", "reload schema", "reload config"):
                             try:
                                 await self.reload()
                             except psycopg.Error as error:
                                 log(f"Failed to reload the schema cache: {error}")
-                        elif notice.payload == "reload config":
+                        if notice.payload == "reload config":  # role settings above, pgrst.* settings here
                             try:
                                 await self.reload_config()
                                 log("Config reloaded")
@@ -330,11 +362,15 @@ class Server:
                 committing = readonly or not (singular or max_affected is not None)
                 # db-tx-end and Prefer: tx (v16.2 Query.hs): ROLLBACK instead of COMMIT, the answer unchanged
                 end = b"ROLLBACK" if (tx == "rollback" if tx else self.rollback_all) else b"COMMIT"
-                statements = self._statements(conn, readonly, committing, main, timezone is not None, end)
+                statements = self._statements(conn, readonly, committing, main, timezone is not None, end, who.role)
                 # Read with the statements (a config reload may change the pre-request meanwhile).
-                main_index = self.main_index + (0 if timezone is None else 1)  # Prefer: timezone is a statement of its own
+                main_index = self.main_index + (
+                    0 if timezone is None else 1
+                )  # Prefer: timezone is a statement of its own
                 try:
-                    results = await wire.run(conn, wire.bind(conn, statements, params))
+                    results = await until_client_gone(
+                        request, conn, wire.run(conn, wire.bind(conn, statements, params))
+                    )
                     count, body, guc_headers, guc_status, total, inserted = wire.first_row(conn, results[main_index])
                     if len(results) > main_index + 1 and results[main_index + 1].nfields == 1:
                         plan = json.loads(results[main_index + 1].get_value(0, 0))
@@ -381,18 +417,58 @@ class Server:
         return errors.from_postgres(error, who.authenticated)
 
     def _statements(
-        self, conn, readonly: bool, committing: bool, main, timezone: bool = False, end: bytes = b"COMMIT"
+        self,
+        conn,
+        readonly: bool,
+        committing: bool,
+        main,
+        timezone: bool = False,
+        end: bytes = b"COMMIT",
+        role: str = "",
     ) -> bytes:
         """BEGIN; set_config(...); [pre-request;] main[; COMMIT] as one query text (%s placeholders)."""
-        if self.prefix is None:
+        prefix = self.prefix.get((readonly, role))
+        if prefix is None:
             pre = [query.render(self.pre_request, conn)] if self.pre_request is not None else []
-            settings = query.render(self.settings_sql, conn)
-            self.prefix = {
-                flag: b"; ".join([BEGIN_RO if flag else BEGIN_RW, settings, *pre, b""]) for flag in (True, False)
-            }
+            own = [
+                sql.SQL("set_config({}, {}, true)").format(sql.Literal(key), sql.Literal(value))
+                for key, value in self.role_settings.get(role, [])
+            ]
+            settings = query.render(sql.SQL("SELECT {}").format(sql.SQL(", ").join([*own, self.settings_sql])), conn)
+            prefix = b"; ".join([BEGIN_RO if readonly else BEGIN_RW, settings, *pre, b""])
+            self.prefix[(readonly, role)] = prefix
         text = main.as_bytes(conn) if isinstance(main, query.Text) else query.render(main, conn)
         zone = b"SELECT set_config('timezone', %s, true); " if timezone else b""
-        return self.prefix[readonly] + zone + text + (b"; " + end if committing else b"")
+        return prefix + zone + text + (b"; " + end if committing else b"")
+
+
+# How long a query may run before the server starts watching for its client to go.
+WATCH_AFTER = 0.2
+
+
+async def until_client_gone(request: Request, conn, running):
+    """Await the query `running`; if the client disconnects first (Caddy closes the upstream
+    connection when its own client goes), cancel the query in PostgreSQL so it stops at once
+    instead of holding a connection and a CPU until it ends (issue 22). Its error, 57014, is then
+    answered to nobody."""
+    task = asyncio.ensure_future(running)
+    done, _ = await asyncio.wait({task}, timeout=WATCH_AFTER)
+    if done:
+        return task.result()
+    gone = asyncio.ensure_future(_disconnected(request))
+    try:
+        done, _ = await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if task not in done:
+            await conn.cancel_safe()
+        return await task
+    finally:
+        gone.cancel()
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the ASGI server reports the client gone (the body has been read by now)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def parse_guc_headers(text: str | None) -> list[tuple[str, str]]:
@@ -517,11 +593,19 @@ def header_bytes(scope) -> int:
     return size + sum(len(name) + len(value) + 4 for name, value in scope["headers"])
 
 
+def utf8_body(raw: bytes, kind: str) -> str:
+    """A text body as text; one that is not UTF-8 is an invalid body (400 PGRST102), never a 500."""
+    try:
+        return raw.decode()
+    except UnicodeDecodeError as error:
+        raise errors.invalid_body(f"The {kind} body is not UTF-8 (byte {error.start})") from None
+
+
 def csv_rows(raw: bytes) -> list[dict]:
     """A text/csv body as rows (v14.1 InsertSpec "CSV"): the header names the columns, NULL is null."""
     import csv
 
-    lines = list(csv.reader(raw.decode().splitlines()))
+    lines = list(csv.reader(utf8_body(raw, "CSV").splitlines()))
     if not lines:
         return []
     header, *rows = lines
@@ -538,7 +622,7 @@ async def read_json_body(request: Request) -> object:
     if ctype == "application/x-www-form-urlencoded":
         from urllib.parse import parse_qsl
 
-        return dict(parse_qsl(raw.decode()))
+        return dict(parse_qsl(utf8_body(raw, "form")))
     if ctype == "text/csv":
         return csv_rows(raw)
     if not raw.strip():

@@ -32,7 +32,7 @@ class Preferences:
         """max-affected=N, which counts only with handling=strict (Preferences.hs)."""
         if self.get("handling") != "strict" or "max-affected" not in self.chosen:
             return None
-        return int(self.chosen["max-affected"])
+        return int64(self.chosen["max-affected"])
 
     def applied(self, *kinds: str) -> list[tuple[str, str]]:
         """Preference-Applied with the given kinds that were asked for, in Preferences.hs's order."""
@@ -75,6 +75,34 @@ def preferences(headers: list[str], allow_tx: bool = False) -> Preferences:
 
 
 _RANGE = re.compile(r"^([0-9]+)-([0-9]*)$")
+BIGINT_MAX = 2**63 - 1
+
+
+def integer(digits: str) -> int:
+    """Decimal digits as an int, however many (Python's int() refuses over 4300 digits)."""
+    import decimal
+
+    sign, digits = ("-", digits[1:]) if digits.startswith("-") else ("", digits)
+    digits = digits.lstrip("0") or "0"
+    if len(digits) <= 4000:
+        return int(sign + digits)
+    with decimal.localcontext() as context:
+        context.prec = len(digits) + 1
+        return int(decimal.Decimal(sign + digits))
+
+
+def int64(digits: str) -> int:
+    """GHC's `readMaybe :: Int64`, as Preferences.hs reads max-affected: the value modulo 2^64."""
+    value = integer(digits) % 2**64
+    return value - 2**64 if value > BIGINT_MAX else value
+
+
+def bigint_refusal(value: int) -> errors.ApiError:
+    """PostgreSQL's answer to a LIMIT or OFFSET parameter beyond bigint (int8in): 400, 22003."""
+    import decimal
+
+    shown = str(decimal.Decimal(value))  # str(int) too refuses over 4300 digits
+    return errors.ApiError(400, "22003", f'value "{shown}" is out of range for type bigint')
 
 
 def top_level(range_header: str | None, limit: int | None, offset: int | None) -> tuple[int, int | None]:
@@ -85,7 +113,7 @@ def top_level(range_header: str | None, limit: int | None, offset: int | None) -
     if range_header:
         match = _RANGE.match(range_header.strip())
         if match:
-            lower, upper = int(match.group(1)), int(match.group(2)) if match.group(2) else None
+            lower, upper = integer(match.group(1)), integer(match.group(2)) if match.group(2) else None
             header_empty = upper is not None and upper < lower
     if limit == 0:
         return offset or 0, 0
@@ -99,7 +127,13 @@ def top_level(range_header: str | None, limit: int | None, offset: int | None) -
             else "Limit should be greater than or equal to zero."
         )
         raise errors.ApiError(416, "PGRST103", "Requested range not satisfiable", detail)
-    return start, None if end is None else end - start + 1
+    count = None if end is None else end - start + 1
+    # v16.2 sends both as parameters (SqlFragment.hs limitOffsetF), LIMIT first: past bigint,
+    # PostgreSQL refuses the first that does not fit.
+    for value in (count, start):
+        if value is not None and value > BIGINT_MAX:
+            raise bigint_refusal(value)
+    return start, count
 
 
 def content_range(lower: int, upper: int, total: int | None) -> str:

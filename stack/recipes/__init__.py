@@ -19,7 +19,6 @@ notices the gateway half is missing and loads it again.
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import subprocess
 import time
@@ -54,19 +53,8 @@ def database_recipe() -> str:
 
 
 def gateway_config() -> dict:
-    """The running Caddy's JSON configuration, from its admin API."""
-    if compose.uses_compose():
-        # The admin endpoint listens inside the container only.
-        out = subprocess.run(
-            compose.compose_command("exec", "-T", "caddy", "wget", "-qO-", "http://localhost:2019/config/"),
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        return json.loads(out or "null") or {}
-    response = requests.get(f"http://localhost:{config.ports().caddy_admin}/config/", timeout=5)
-    response.raise_for_status()
-    return response.json() or {}
+    """The running Caddy's JSON configuration, from its admin API (stack.services.caddy's socket)."""
+    return caddy.admin_config()
 
 
 def gateway_recipe() -> str:

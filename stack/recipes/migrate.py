@@ -156,9 +156,18 @@ def migrate(folder: Path = config.MIGRATIONS_DIR) -> list[str]:
         return []
     for path in todo:
         apply_file(path, variables)
-    # ALTER SYSTEM only reaches new sessions after a reload; PostgREST reloads its schema cache on NOTIFY.
+    # ALTER SYSTEM only reaches new sessions after a reload; PostgREST reloads its schema cache on NOTIFY,
+    # and its configuration, with the roles' settings (07's statement_timeout), on 'reload config'.
     say("reloading PostgreSQL's configuration and PostgREST's schema cache")
-    db.psql("-q", "-c", "select pg_reload_conf()", "-c", "notify pgrst, 'reload schema'")
+    db.psql(
+        "-q",
+        "-c",
+        "select pg_reload_conf()",
+        "-c",
+        "notify pgrst, 'reload schema'",
+        "-c",
+        "notify pgrst, 'reload config'",
+    )
     return [label(path) for path in todo]
 
 

