@@ -22,8 +22,12 @@ def secret_key() -> bytes:
 
 
 def verify(token: str, key: bytes | None = None) -> dict:
-    """Decode and check signature and exp, as the gateway does (HS256 only)."""
-    return jwt.decode(token, key or secret_key(), algorithms=["HS256"])
+    """Decode and check signature and exp, as the gateway does (HS256 only), and `aud` where the token
+    has one (PyJWT would refuse any `aud` unless told which audience to expect)."""
+    claims = jwt.decode(token, key or secret_key(), algorithms=["HS256"], options={"verify_aud": False})
+    if "aud" in claims:
+        jwt.decode(token, key or secret_key(), algorithms=["HS256"], audience=AUDIENCE)
+    return claims
 
 
 def header(token: str) -> dict:
