@@ -14,8 +14,32 @@ from stack.course import browser, editions, site
 
 # Plausible wrong answers, as edits of the solution cell: (what the solution says, what a learner might write).
 WRONG = {
-    "00": [('answer = "reset"', 'answer = "down"'), ('answer = "reset"', 'answer = "clean"')],
-    "01": [("answer = 2", "answer = 1"), ("answer = 2", "answer = 0")],
+    "00": [
+        (
+            "hmac.new(key, signing_input.encode(), hashlib.sha256).digest()",
+            "hashlib.sha256(key + signing_input.encode()).digest()",
+        ),
+        (
+            "b64url(hmac.new(key, signing_input.encode(), hashlib.sha256).digest())",
+            "hmac.new(key, signing_input.encode(), hashlib.sha256).hexdigest()",
+        ),
+        ("hmac.new(key, signing_input.encode(),", "hmac.new(base64.b64encode(key), signing_input.encode(),"),
+    ],
+    "01": [
+        (
+            "my_secret = base64.b64encode(secrets.token_bytes(32))",
+            "my_secret = base64.b64encode(secrets.token_bytes(16))",
+        ),
+        ("my_secret = base64.b64encode(secrets.token_bytes(32)).decode()", "my_secret = secrets.token_urlsafe(32)"),
+        (
+            "refused_secret = base64.b64encode(secrets.token_bytes(16)).decode()",
+            'refused_secret = "correct-horse-battery-staple"',
+        ),
+        (
+            "my_secret = base64.b64encode(secrets.token_bytes(32)).decode()",
+            "my_secret = base64.b64encode(secrets.token_bytes(32))",
+        ),
+    ],
     "02": [('"/rest": True', '"/rest": False'), ('"/rest/": False', '"/rest/": True')],
     "03": [('answer = {"login", "logout", "refresh_token"}', 'answer = {"login"}')],
     "04": [
@@ -50,8 +74,8 @@ WRONG = {
 }
 # What the check must not print on the stub: the answer itself.
 GIVEAWAY = {
-    "00": ["reset"],
-    "01": ["[2]", "candidate 2"],
+    "00": ["hmac.new", "urlsafe", "digest"],
+    "01": ["token_bytes(32)", "token_bytes(16)"],
     "02": ["True", "False"],
     "03": ["logout", "refresh_token"],
     "04": ["crypt(%(password)s", "crypt(candidate"],
@@ -64,18 +88,29 @@ GIVEAWAY = {
 }
 
 
+def key(chapter: str, index: int) -> str:
+    """A chapter's first exercise is "07", its second "07.2", and so on."""
+    return chapter if index == 0 else f"{chapter}.{index + 1}"
+
+
 def test_every_exercise_is_covered():
-    tagged = {path.name[:2] for path in site.chapters() if editions.exercises(nbformat.read(path, as_version=4))}
+    tagged = {
+        key(path.name[:2], index)
+        for path in site.chapters()
+        for index, _ in enumerate(editions.exercises(nbformat.read(path, as_version=4)))
+    }
     assert tagged == set(WRONG)
 
 
 @pytest.mark.parametrize("number", sorted(WRONG))
 def test_exercise(page_stack, number):
-    [path] = site.chapters([f"{number}-"])
-    if number == "11" and not browser.available():
+    chapter, _, nth = number.partition(".")
+    index = int(nth or 1) - 1
+    [path] = site.chapters([f"{chapter}-"])
+    if chapter == "11" and not browser.available():
         pytest.skip(browser.missing())
     notebook = nbformat.read(path, as_version=4)
-    [exercise] = editions.exercises(notebook)
+    exercise = editions.exercises(notebook)[index]
     solution = notebook.cells[exercise.solution].source
     stub = editions.learner(notebook).cells[exercise.solution].source
     assert stub != solution
@@ -84,7 +119,7 @@ def test_exercise(page_stack, number):
         assert said in solution, f"the wrong answer no longer edits the solution: {said!r}"
         wrong.append(solution.replace(said, instead))
 
-    on_stub, on_solution, *on_wrong = editions.attempt(path, [stub, solution, *wrong])
+    on_stub, on_solution, *on_wrong = editions.attempt(path, [stub, solution, *wrong], exercise=index)
 
     assert on_solution is None
     assert on_stub is not None and on_stub.startswith("AssertionError: ") and len(on_stub) > 30, on_stub
