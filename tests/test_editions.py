@@ -40,7 +40,18 @@ WRONG = {
             "my_secret = base64.b64encode(secrets.token_bytes(32))",
         ),
     ],
-    "02": [('"/rest": True', '"/rest": False'), ('"/rest/": False', '"/rest/": True')],
+    "02": [
+        # in the public part of the Caddyfile: served without a cookie
+        (
+            '.replace("# .. other private endpoints ..", "# .. other private endpoints .."',
+            '.replace("# .. other public endpoints ..", "# .. other public endpoints .."',
+        ),
+        ("handle /hello {", "handle /hello/* {"),  # matches /hello/x, not /hello
+        (
+            'handle /hello {\n\t\trespond "hello, signed-in user"\n\t}',
+            'handle /hello { respond "hi" }',
+        ),  # Caddy refuses
+    ],
     "03": [('answer = {"login", "logout", "refresh_token"}', 'answer = {"login"}')],
     "04": [
         ("crypt(%(password)s, password)", "crypt(%(password)s, gen_salt('bf'))"),
@@ -76,7 +87,7 @@ WRONG = {
 GIVEAWAY = {
     "00": ["hmac.new", "urlsafe", "digest"],
     "01": ["token_bytes(32)", "token_bytes(16)"],
-    "02": ["True", "False"],
+    "02": ["handle /hello", "respond"],
     "03": ["logout", "refresh_token"],
     "04": ["crypt(%(password)s", "crypt(candidate"],
     "05": ["urlsafe_b64decode"],
