@@ -52,7 +52,13 @@ WRONG = {
             'handle /hello { respond "hi" }',
         ),  # Caddy refuses
     ],
-    "03": [('answer = {"login", "logout", "refresh_token"}', 'answer = {"login"}')],
+    "03": [
+        ("to basic_subscriber", "to anon"),
+        ("grant select on", "grant select, insert, update on"),  # the task table's grant, copied
+        ("to basic_subscriber", "to public"),
+        ("grant select on public.note", "grant usage on schema public"),
+        ("public.note", "public.notes"),  # PostgreSQL refuses it: its own message, not the wrong-answer hint
+    ],
     "04": [
         ("crypt(%(password)s, password)", "crypt(%(password)s, gen_salt('bf'))"),
         ("password = crypt(%(password)s, password)", "password = %(password)s"),
@@ -88,7 +94,7 @@ GIVEAWAY = {
     "00": ["hmac.new", "urlsafe", "digest"],
     "01": ["token_bytes(32)", "token_bytes(16)"],
     "02": ["handle /hello", "respond"],
-    "03": ["logout", "refresh_token"],
+    "03": ["grant select", "public.note to"],
     "04": ["crypt(%(password)s", "crypt(candidate"],
     "05": ["urlsafe_b64decode"],
     "07": ["{'access_token'", "{'refresh_token'"],
@@ -137,6 +143,8 @@ def test_exercise(page_stack, number):
     for giveaway in GIVEAWAY.get(number, []):
         assert giveaway not in on_stub, f"the hint gives the answer away: {on_stub}"
     assert all(outcome is not None for outcome in on_wrong), list(zip(wrong, on_wrong, strict=True))
+    if number == "03":  # SQL that PostgreSQL refuses gets PostgreSQL's message, not the wrong-answer hint
+        assert "PostgreSQL refused your SQL" in on_wrong[-1] and "PostgreSQL refused" not in on_wrong[0], on_wrong
 
 
 def test_learner_edition_has_no_answers_and_no_outputs():
