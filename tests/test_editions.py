@@ -63,6 +63,16 @@ WRONG = {
         ("crypt(%(password)s, password)", "crypt(%(password)s, gen_salt('bf'))"),
         ("password = crypt(%(password)s, password)", "password = %(password)s"),
     ],
+    "04.2": [
+        ("grant reader to authenticator;\n", ""),  # PostgREST may not switch to it
+        ("grant select on public.task to reader;\n", ""),
+        ("grant select on public.task to reader", "grant all on public.task to reader"),
+        ("'read only please', 'reader')", "'read only please', 'basic_subscriber')"),
+        (  # the user before its role: the constraint trigger refuses it, with PostgreSQL's message
+            "create role reader nologin;\n",
+            "insert into auth.user (username, password, role) values ('reader_user', 'x', 'reader');\ncreate role reader nologin;\n",
+        ),
+    ],
     "05": [
         ("base64.urlsafe_b64decode(", "base64.b64decode("),  # the standard alphabet
         ('segment + "=" * (-len(segment) % 4)', "segment"),  # no padding
@@ -96,6 +106,7 @@ GIVEAWAY = {
     "02": ["handle /hello", "respond"],
     "03": ["grant select", "public.note to"],
     "04": ["crypt(%(password)s", "crypt(candidate"],
+    "04.2": ["grant reader", "create role"],
     "05": ["urlsafe_b64decode"],
     "07": ["{'access_token'", "{'refresh_token'"],
     "08": ["204", "200", "{'refresh_token'}"],
