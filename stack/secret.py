@@ -120,50 +120,54 @@ def disagreement(variables: dict[str, str]) -> str | None:
     )
 
 
+def caddy_refusal(candidate: str) -> str | None:
+    """caddy-jwt's word on `candidate` as the JWT secret: `caddy validate` on the project's Caddyfile with it as
+    JWT_SECRET (natively, or in a throwaway gateway container with Docker); None when it loads."""
+    import subprocess
+
+    from .errors import StackError
+    from .services import caddy, compose
+
+    if compose.uses_compose():
+        command = ["caddy", "validate", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"]
+        checked = subprocess.run(
+            compose.compose_command("run", "--rm", "--no-deps", "-e", f"JWT_SECRET={candidate}", "caddy", *command),
+            capture_output=True,
+            text=True,
+        )
+        if checked.returncode == 0:
+            return None
+        problem = checked.stderr
+    else:
+        try:
+            caddy.validate(variables={**config.settings(), "JWT_SECRET": candidate})
+            return None
+        except StackError as error:
+            problem = error.problem
+    found = re.search(r'providers\.jwt: ([^"]*)', problem)  # caddy-jwt's own words, in Caddy's JSON log line
+    return found.group(1) if found else (problem.strip().splitlines() or ["caddy validate failed"])[-1]
+
+
 def refusals(candidate: str, timeout: float = 20) -> dict[str, str]:
     """Which of the three services refuses `candidate` as the JWT secret, and what each says ({} if none).
 
     Each is asked for real, and the running stack is not touched: caddy-jwt by `caddy validate` with the
-    candidate as JWT_SECRET; PostgREST by starting it on a free port with the candidate in its environment
-    (it refuses to start, or it listens, then stops); PostgreSQL by `decode(candidate, 'base64')`, what the
-    page's `auth.sign_raw` does with it."""
+    candidate as JWT_SECRET (caddy_refusal); PostgREST by starting it on a free port with the candidate in
+    its environment (it refuses to start, or it listens, then stops); PostgreSQL by `decode(candidate,
+    'base64')`, what the page's `auth.sign_raw` does with it."""
     import subprocess
     import tempfile
 
     import psycopg
 
     from .errors import StackError
-    from .services import caddy, compose, postgrest, processes
+    from .services import postgrest, processes
 
     said: dict[str, str] = {}
+    refusal = caddy_refusal(candidate)
+    if refusal:
+        said["caddy-jwt"] = refusal
     variables = {**config.settings(), "JWT_SECRET": candidate}
-    if compose.uses_compose():
-        checked = subprocess.run(
-            compose.compose_command(
-                "run",
-                "--rm",
-                "--no-deps",
-                "-e",
-                f"JWT_SECRET={candidate}",
-                "caddy",
-                "caddy",
-                "validate",
-                "--config",
-                "/etc/caddy/Caddyfile",
-                "--adapter",
-                "caddyfile",
-            ),
-            capture_output=True,
-            text=True,
-        )
-        if checked.returncode != 0:
-            said["caddy-jwt"] = (checked.stderr.strip().splitlines() or ["caddy validate failed"])[-1]
-    else:
-        try:
-            caddy.validate(variables=variables)
-        except StackError as error:  # caddy-jwt's own words are at the end of Caddy's JSON log line
-            found = re.search(r'providers\.jwt: ([^"]*)', error.problem)
-            said["caddy-jwt"] = found.group(1) if found else error.problem
     port = processes.free_port()
     environment = {**config.native_environment("postgrest", variables), "PGRST_SERVER_PORT": str(port)}
     with tempfile.TemporaryFile() as log:
@@ -172,11 +176,13 @@ def refusals(candidate: str, timeout: float = 20) -> dict[str, str]:
         )
         try:
             processes.wait_for_port(port, timeout, server, "postgrest")
-        except StackError:
-            server.wait(timeout=5) if server.poll() is None else None
+        except StackError as error:
             log.seek(0)
             lines = log.read().decode(errors="replace").strip().splitlines()
-            said["PostgREST"] = lines[-1] if lines else f"exited with code {server.returncode}"
+            if server.poll() is None:  # running, but not listening in time
+                said["PostgREST"] = error.problem
+            else:
+                said["PostgREST"] = lines[-1] if lines else f"exited with code {server.returncode}"
         finally:
             if server.poll() is None:
                 server.terminate()
