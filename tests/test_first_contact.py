@@ -20,10 +20,12 @@ import time
 
 import nbformat
 import psutil
+import pytest
 from jupyter_client.manager import start_new_kernel
 
 from stack import config
-from stack.course import editions, site
+from stack.course import browser, editions, site
+from stack.services import processes
 
 
 def test_make_lab_says_where_the_solutions_are_through_a_pipe():
@@ -120,3 +122,53 @@ def test_every_uv_command_of_the_makefile_uses_the_system_trust_store():
     # uv knows the variable (its older name, UV_NATIVE_TLS, is deprecated in the pinned uv)
     uv = config.ROOT / ".venv" / "bin" / "uv"
     assert "UV_SYSTEM_CERTS" in subprocess.run([uv, "pip", "install", "--help"], capture_output=True, text=True).stdout
+
+
+def test_the_learner_edition_carries_this_machines_python_whatever_python_refreshed_the_chapters():
+    """JupyterLab rewrites `language_info` with the kernel's (its Python version included) and then marks the
+    notebook unsaved: seen in Chromium, a learner edition of a chapter stored under another Python opened with
+    `jp-mod-dirty` on its tab. So the learner edition takes this machine's kernel, not the stored one."""
+    [path] = site.chapters(["01-"])
+    stored = nbformat.read(path, as_version=4)
+    stored.metadata.language_info["version"] = "3.99.0"  # as if the chapters were refreshed on another Python
+    learner = editions.learner(stored)
+    assert learner.metadata.language_info == editions.kernel_metadata()["language_info"]
+
+
+@pytest.mark.skipif(not browser.available(), reason="needs Chromium")
+def test_a_learner_edition_opens_unmodified_in_jupyterlab(tmp_path):
+    """The real thing: JupyterLab in Chromium opens the learner edition of a chapter stored under another Python,
+    its kernel starts, and the tab carries no unsaved mark (`jp-mod-dirty`)."""
+    from playwright.sync_api import sync_playwright
+
+    working_copy = config.ROOT / "lab" / f"test-unmodified-{os.getpid()}"
+    working_copy.mkdir(parents=True)
+    [path] = site.chapters(["01-"])
+    stored = nbformat.read(path, as_version=4)
+    stored.metadata.language_info["version"] = "3.99.0"
+    nbformat.write(editions.learner(stored), working_copy / "opened.ipynb")
+    port, token = processes.free_port(), os.urandom(16).hex()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "stack.course.lab", "--no-browser", "--ServerApp.ip=127.0.0.1"]
+        + [f"--ServerApp.port={port}", f"--IdentityProvider.token={token}"],
+        env={**os.environ, "STACK_LAB_DIR": str(working_copy)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        processes.wait_for_port(port, 60, server, "jupyter lab", log=tmp_path / "none")
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=browser.chromium(), args=["--no-sandbox"])
+            page = chromium.new_page()
+            where = working_copy.relative_to(config.ROOT) / "opened.ipynb"
+            page.goto(f"http://127.0.0.1:{port}/lab/tree/{where}?reset&token={token}")
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+            time.sleep(3)  # the kernel's info and spec arrive, and JupyterLab writes them into the notebook
+            tab = page.locator(".lm-TabBar-tab", has_text="opened.ipynb")
+            classes = tab.get_attribute("class")
+            chromium.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(working_copy, ignore_errors=True)
+    assert "jp-mod-dirty" not in classes, classes
