@@ -1,8 +1,9 @@
 """A learner's first contact (issue 17, item 5): each finding of the walk-through, reproduced.
 
 - `make lab` says where the solutions are wherever its output goes (a pipe, not only a terminal);
-- a notebook opens unmodified in JupyterLab: its metadata is what JupyterLab writes once the kernel
-  starts (the server's kernelspec, the kernel's `language_info`), else JupyterLab marks it unsaved;
+- a notebook opens unmodified in JupyterLab: JupyterLab rewrites the notebook's `language_info` with the
+  kernel's once it starts, and a different one (another Python version) marks the notebook unsaved; the
+  learner edition carries this machine's kernel metadata, the stored chapters JupyterLab's kernelspec;
 - no process is left behind: a long-lived process that started a service (a notebook's kernel that
   restarted Caddy) reaps it when someone else stops it (`make down`), instead of keeping a `<defunct>`;
 - uv trusts the system's certificate store, like pip, in every uv command the Makefile runs.
@@ -67,7 +68,7 @@ def test_notebooks_open_unmodified():
     expected = editions.kernel_metadata()
     for path in site.chapters():
         stored = nbformat.read(path, as_version=4)
-        # JupyterLab replaces a kernelspec that differs (e.g. "Python 3" for "Python 3 (ipykernel)")
+        # as JupyterLab writes it once the kernel starts (it writes "Python 3 (ipykernel)" over "Python 3")
         assert stored.metadata.kernelspec == expected["kernelspec"], path.name
         info = {key: value for key, value in stored.metadata.language_info.items() if key != "version"}
         assert info == {key: value for key, value in expected["language_info"].items() if key != "version"}, path.name

@@ -24,8 +24,9 @@ KERNEL = "python3"
 
 def kernel_metadata() -> dict:
     """What JupyterLab writes into a notebook's metadata once its kernel starts: the kernelspec as the
-    server names it, and the kernel's `language_info`. JupyterLab marks a notebook unsaved when this
-    changes anything, so a notebook that carries exactly these opens unmodified (issue 17)."""
+    server names it, and the kernel's `language_info`. A `language_info` that differs (another Python
+    version) makes JupyterLab mark the notebook unsaved (tests/test_first_contact.py, in Chromium), so
+    the learner edition carries this machine's (issue 17)."""
     from ipykernel.ipkernel import IPythonKernel
     from jupyter_client.kernelspec import KernelSpecManager
 
