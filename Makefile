@@ -13,6 +13,10 @@ COMPOSE := $(filter compose,$(STACK_MODE))
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg -p no:randomly
 
+# uv trusts the system's certificate store, as pip does: behind a TLS-inspecting proxy (common in
+# companies and universities) the certificate IT installed works for uv too. (uv < 0.9: UV_NATIVE_TLS.)
+export UV_SYSTEM_CERTS := 1
+
 .DEFAULT_GOAL := help
 .PHONY: help doctor setup wheelhouse secret caddy validate up migrate seed psql logs status recipe down reset \
         tutorial test test-notebooks test-stack lab bench lint format \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import re
 import secrets
 import time
@@ -117,3 +118,77 @@ def disagreement(variables: dict[str, str]) -> str | None:
         "`make psql` then `alter system set pgrst.jwt_secret = '<JWT_SECRET from .env>'; select pg_reload_conf();` "
         "(or `make reset`, then migrate and seed again)"
     )
+
+
+def caddy_refusal(candidate: str) -> str | None:
+    """caddy-jwt's word on `candidate` as the JWT secret: `caddy validate` on the project's Caddyfile with it as
+    JWT_SECRET (natively, or in a throwaway gateway container with Docker); None when it loads."""
+    import subprocess
+
+    from .errors import StackError
+    from .services import caddy, compose
+
+    if compose.uses_compose():
+        command = ["caddy", "validate", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"]
+        checked = subprocess.run(
+            compose.compose_command("run", "--rm", "--no-deps", "-e", f"JWT_SECRET={candidate}", "caddy", *command),
+            capture_output=True,
+            text=True,
+        )
+        if checked.returncode == 0:
+            return None
+        problem = checked.stderr
+    else:
+        try:
+            caddy.validate(variables={**config.settings(), "JWT_SECRET": candidate})
+            return None
+        except StackError as error:
+            problem = error.problem
+    found = re.search(r'providers\.jwt: ([^"]*)', problem)  # caddy-jwt's own words, in Caddy's JSON log line
+    return found.group(1) if found else (problem.strip().splitlines() or ["caddy validate failed"])[-1]
+
+
+def refusals(candidate: str, timeout: float = 20) -> dict[str, str]:
+    """Which of the three services refuses `candidate` as the JWT secret, and what each says ({} if none).
+
+    Each is asked for real, and the running stack is not touched: caddy-jwt by `caddy validate` with the
+    candidate as JWT_SECRET (caddy_refusal); PostgREST by starting it on a free port with the candidate in
+    its environment (it refuses to start, or it listens, then stops); PostgreSQL by `decode(candidate,
+    'base64')`, what the page's `auth.sign_raw` does with it."""
+    import subprocess
+    import tempfile
+
+    import psycopg
+
+    from .errors import StackError
+    from .services import postgrest, processes
+
+    said: dict[str, str] = {}
+    refusal = caddy_refusal(candidate)
+    if refusal:
+        said["caddy-jwt"] = refusal
+    variables = {**config.settings(), "JWT_SECRET": candidate}
+    port = processes.free_port()
+    environment = {**config.native_environment("postgrest", variables), "PGRST_SERVER_PORT": str(port)}
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(
+            postgrest.command(variables), env={**os.environ, **environment}, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            processes.wait_for_port(port, timeout, server, "postgrest")
+        except StackError as error:
+            log.seek(0)
+            lines = log.read().decode(errors="replace").strip().splitlines()
+            if server.poll() is None:  # running, but not listening in time
+                said["PostgREST"] = error.problem
+            else:
+                said["PostgREST"] = lines[-1] if lines else f"exited with code {server.returncode}"
+        finally:
+            if server.poll() is None:
+                server.terminate()
+                server.wait(timeout=10)
+    try:
+        db.query("select decode(%s, 'base64')", (candidate,))
+    except psycopg.Error as error:
+        said["PostgreSQL"] = error.diag.message_primary or str(error)
+    return said

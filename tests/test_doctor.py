@@ -26,11 +26,11 @@ PARTS = ["Python", "packages", "PostgreSQL", "Caddy", "PostgREST", "Chromium", "
 
 
 def doctor(
-    env: dict[str, str] | None = None, wrapper: list[str] | None = None
+    env: dict[str, str] | None = None, wrapper: list[str] | None = None, flags: tuple[str, ...] = ()
 ) -> tuple[subprocess.CompletedProcess, float]:
     started = time.monotonic()
     result = subprocess.run(
-        [*(wrapper or []), sys.executable, "-m", "stack.doctor"],
+        [*(wrapper or []), sys.executable, *flags, "-m", "stack.doctor"],
         cwd=config.ROOT,
         env={**os.environ, **(env or {})},
         capture_output=True,
@@ -127,3 +127,20 @@ def test_compose_mode_checks_docker_instead_of_the_native_services():
     else:
         assert level == "FIX" and result.returncode == 1, result.stdout
     assert took < 15
+
+
+def test_before_setup_it_names_what_setup_brings_and_does_not_say_ready():
+    """Without the venv's packages (python -S), as on a fresh machine before `make setup` (issue 17)."""
+    from stack import doctor as doctor_module
+
+    result, _ = doctor(flags=("-S",))
+    found = lines(result)
+    assert "NOTE  the rest" in result.stdout, result.stdout  # the venv's packages were not there
+    assert not result.stdout.strip().splitlines()[-1].startswith("==> ready"), result.stdout
+    level, text = found["PostgreSQL"]
+    if doctor_module.postgres_wheel_expected():
+        # whatever the system has (here an older PostgreSQL), set-up brings 17: nothing to install by hand
+        assert "install" not in text.replace("`make setup` installs it", ""), text
+        assert level in ("OK", "NOTE") and result.returncode == 0, result.stdout
+    else:
+        assert level in ("OK", "FIX"), text

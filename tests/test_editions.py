@@ -14,13 +14,64 @@ from stack.course import browser, editions, site
 
 # Plausible wrong answers, as edits of the solution cell: (what the solution says, what a learner might write).
 WRONG = {
-    "00": [('answer = "reset"', 'answer = "down"'), ('answer = "reset"', 'answer = "clean"')],
-    "01": [("answer = 2", "answer = 1"), ("answer = 2", "answer = 0")],
-    "02": [('"/rest": True', '"/rest": False'), ('"/rest/": False', '"/rest/": True')],
-    "03": [('answer = {"login", "logout", "refresh_token"}', 'answer = {"login"}')],
+    "00": [
+        (
+            "hmac.new(key, signing_input.encode(), hashlib.sha256).digest()",
+            "hashlib.sha256(key + signing_input.encode()).digest()",
+        ),
+        (
+            "b64url(hmac.new(key, signing_input.encode(), hashlib.sha256).digest())",
+            "hmac.new(key, signing_input.encode(), hashlib.sha256).hexdigest()",
+        ),
+        ("hmac.new(key, signing_input.encode(),", "hmac.new(base64.b64encode(key), signing_input.encode(),"),
+    ],
+    "01": [
+        (
+            "my_secret = base64.b64encode(secrets.token_bytes(32))",
+            "my_secret = base64.b64encode(secrets.token_bytes(16))",
+        ),
+        ("my_secret = base64.b64encode(secrets.token_bytes(32)).decode()", "my_secret = secrets.token_urlsafe(32)"),
+        (
+            "refused_secret = base64.b64encode(secrets.token_bytes(16)).decode()",
+            'refused_secret = "correct-horse-battery-staple"',
+        ),
+        (
+            "my_secret = base64.b64encode(secrets.token_bytes(32)).decode()",
+            "my_secret = base64.b64encode(secrets.token_bytes(32))",
+        ),
+    ],
+    "02": [
+        # in the public part of the Caddyfile: served without a cookie
+        (
+            '.replace("# .. other private endpoints ..", "# .. other private endpoints .."',
+            '.replace("# .. other public endpoints ..", "# .. other public endpoints .."',
+        ),
+        ("handle /hello {", "handle /hello/* {"),  # matches /hello/x, not /hello
+        (
+            'handle /hello {\n\t\trespond "hello, signed-in user"\n\t}',
+            'handle /hello { respond "hi" }',
+        ),  # Caddy refuses
+    ],
+    "03": [
+        ("to basic_subscriber", "to anon"),
+        ("grant select on", "grant select, insert, update on"),  # the task table's grant, copied
+        ("to basic_subscriber", "to public"),
+        ("grant select on public.note", "grant usage on schema public"),
+        ("public.note", "public.notes"),  # PostgreSQL refuses it: its own message, not the wrong-answer hint
+    ],
     "04": [
         ("crypt(%(password)s, password)", "crypt(%(password)s, gen_salt('bf'))"),
         ("password = crypt(%(password)s, password)", "password = %(password)s"),
+    ],
+    "04.2": [
+        ("grant reader to authenticator;\n", ""),  # PostgREST may not switch to it
+        ("grant select on public.task to reader;\n", ""),
+        ("grant select on public.task to reader", "grant all on public.task to reader"),
+        ("'read only please', 'reader')", "'read only please', 'basic_subscriber')"),
+        (  # the user before its role: the constraint trigger refuses it, with PostgreSQL's message
+            "create role reader nologin;\n",
+            "insert into auth.user (username, password, role) values ('reader_user', 'x', 'reader');\ncreate role reader nologin;\n",
+        ),
     ],
     "05": [
         ('headers={"Content-Profile": "auth"},', "headers={},"),  # PostgREST looks in public
@@ -113,15 +164,16 @@ WRONG = {
 }
 # What the check must not print on the stub: the answer itself.
 GIVEAWAY = {
-    "00": ["reset"],
-    "01": ["[2]", "candidate 2"],
-    "02": ["True", "False"],
-    "03": ["logout", "refresh_token"],
+    "00": ["hmac.new", "urlsafe", "digest"],
+    "01": ["token_bytes(32)", "token_bytes(16)"],
+    "02": ["handle /hello", "respond"],
+    "03": ["grant select", "public.note to"],
     "04": ["crypt(%(password)s", "crypt(candidate"],
     "05": ["Content-Profile", "user_", "verify_signature", "HS256"],
     "05.2": ["urlsafe_b64decode"],
     "07": ["startswith", "Content-Profile", "endswith"],
     "08": ["204", "200", "Content-Profile", "refresh_token cookie"],
+    "04.2": ["grant reader", "create role"],
     "09": ["it was"],
     "10": ["family", "revoked = true", "username"],
     "11": ["application/json", "Content-Profile", "not header"],
@@ -173,6 +225,8 @@ def test_exercise(page_stack, number):
     for giveaway in GIVEAWAY.get(number, []):
         assert giveaway not in on_stub, f"the hint gives the answer away: {on_stub}"
     assert all(outcome is not None for outcome in on_wrong), list(zip(wrong, on_wrong, strict=True))
+    if number == "03":  # SQL that PostgreSQL refuses gets PostgreSQL's message, not the wrong-answer hint
+        assert "PostgreSQL refused your SQL" in on_wrong[-1] and "PostgreSQL refused" not in on_wrong[0], on_wrong
 
 
 def test_learner_edition_has_no_answers_and_no_outputs():

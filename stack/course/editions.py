@@ -19,6 +19,22 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor, ClearOutputPrepro
 
 SOLUTION, CHECK = "solution", "check"
 CELL_TIMEOUT = 180
+KERNEL = "python3"
+
+
+def kernel_metadata() -> dict:
+    """What JupyterLab writes into a notebook's metadata once its kernel starts: the kernelspec as the
+    server names it, and the kernel's `language_info`. A `language_info` that differs (another Python
+    version) makes JupyterLab mark the notebook unsaved (tests/test_first_contact.py, in Chromium), so
+    the learner edition carries this machine's (issue 17)."""
+    from ipykernel.ipkernel import IPythonKernel
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = KernelSpecManager().get_kernel_spec(KERNEL)
+    return {
+        "kernelspec": {"display_name": spec.display_name, "language": spec.language, "name": KERNEL},
+        "language_info": copy.deepcopy(IPythonKernel.language_info),
+    }
 
 
 def tags(cell) -> list[str]:
@@ -48,6 +64,7 @@ def learner(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     )
     for preprocessor in preprocessors:
         notebook, resources = preprocessor.preprocess(notebook, resources)
+    notebook.metadata.update(nbformat.from_dict(kernel_metadata()))  # this machine's kernel: opens unmodified
     return notebook
 
 

@@ -115,9 +115,10 @@ def command(*extra: str) -> list[str]:
 
 def main() -> int:
     for line in prepare():
-        print(f"==> {line}")
+        print(f"==> {line}", flush=True)
     print(
-        f"==> JupyterLab on {LAB_DIR.relative_to(config.ROOT)}/ (the learner edition; git ignores it); the solutions are in notebooks/"
+        f"==> JupyterLab on {LAB_DIR.relative_to(config.ROOT)}/ (the learner edition; git ignores it); the solutions are in notebooks/",
+        flush=True,  # execve replaces this process: what is still buffered (a pipe, a log file) is lost
     )
     os.execve(command()[0], command(*sys.argv[1:]), environment())
 

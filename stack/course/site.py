@@ -18,7 +18,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from .. import config
-from . import book
+from . import book, editions
 
 NOTEBOOKS_DIR = config.ROOT / "notebooks"
 TIMES = config.BUILD_DIR / "course-times.json"  # each chapter's run time in the last `make tutorial`
@@ -88,6 +88,7 @@ def refresh(names: list[str] | None = None) -> int:
         if failure:
             print(failure[-2000:], file=sys.stderr)
             return 1  # never store the outputs of a failed run
+        notebook.metadata.update(nbformat.from_dict(editions.kernel_metadata()))  # as JupyterLab would write it
         nbformat.write(notebook, path)
         print(f"refreshed {path.name} in {time.monotonic() - started:.1f} s", flush=True)
     return 0

@@ -122,8 +122,9 @@ def load_caddyfile(recipe: str) -> None:
     load_caddyfile_file(CADDYFILES[recipe])
 
 
-def load_caddyfile_file(path: Path) -> None:
-    """Load a Caddyfile into the running Caddy, natively or in its container."""
+def load_caddyfile_file(path: Path, variables: dict[str, str] | None = None) -> None:
+    """`caddy reload` with this Caddyfile into the running gateway (natively, or inside its container);
+    Caddy validates it first and keeps the configuration it had when it refuses, with its message."""
     if compose.uses_compose():
         # The container has the page's Caddyfile baked in; send the other one over stdin.
         result = subprocess.run(
@@ -142,7 +143,7 @@ def load_caddyfile_file(path: Path) -> None:
         if result.returncode != 0:
             raise StackError(f"caddy reload failed: {result.stderr.strip()}", "read `make logs`")
         return
-    caddy.reload(config.settings(), caddyfile=path)
+    caddy.reload(config.settings() if variables is None else variables, caddyfile=path)
 
 
 def use(recipe: str) -> str:
@@ -165,10 +166,9 @@ def use(recipe: str) -> str:
 @contextlib.contextmanager
 def caddyfile_served(caddyfile: Path, variables: dict[str, str] | None = None):
     """Serve another Caddyfile for the duration of a `with` block, then always reload the recipe's own."""
-    variables = config.settings() if variables is None else variables
     previous = CADDYFILES[gateway_recipe()]
-    caddy.reload(variables, caddyfile=caddyfile)
+    load_caddyfile_file(caddyfile, variables)
     try:
         yield
     finally:
-        caddy.reload(variables, caddyfile=previous)
+        load_caddyfile_file(previous, variables)

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -215,6 +216,9 @@ def spawn(name: str, argv: list[str], env: dict[str, str], cwd: Path | None = No
             start_new_session=True,
         )
     pid_path(name).write_text(str(process.pid))
+    # Whoever stops it (make down, from another process), this process is its parent and must reap it:
+    # a long-lived parent such as a notebook's kernel would otherwise keep a `<defunct>` entry.
+    threading.Thread(target=process.wait, name=f"reap {name}", daemon=True).start()
     return process
 
 
