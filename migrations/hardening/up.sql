@@ -427,8 +427,7 @@ revoke execute on function
 from public;
 grant execute on function auth.refresh_token() to anon;
 
--- What stack.recipes.current() reads.
-comment on schema auth is 'recipe: hardened';
+-- What stack.recipes.current() reads is set last, by up.d/99-recipe-marker.sql.
 
 commit;
 

@@ -7,8 +7,8 @@ every chapter reruns on its own.
 A recipe has two halves, each read from the running stack, never remembered here:
 - the database: migrations/hardening/up.sql then each up.d/*.sql in name order, or each
   down.d/*.sql in reverse name order then down.sql, run like migrations (psql with
-  ON_ERROR_STOP, $VAR substitution) but not recorded as such; up.sql marks the auth schema
-  with a comment, down.sql removes it. A chapter that adds a fix to the hardened recipe adds
+  ON_ERROR_STOP, $VAR substitution) but not recorded as such; the last, up.d/99-recipe-marker.sql,
+  marks the auth schema with a comment, down.sql removes it. A chapter that adds a fix to the hardened recipe adds
   its own pair, up.d/NN-name.sql and down.d/NN-name.sql;
 - the gateway: stack/caddy/Caddyfile.hardened or the page's Caddyfile, loaded into the
   running Caddy; the hardened one sets `vars recipe hardened`, visible in Caddy's config.
