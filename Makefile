@@ -149,6 +149,9 @@ test-binder: setup  ## Binder checked without Docker: repo2docker's steps as a f
 engine: setup  ## A Docker engine for STACK_MODE=compose: the one that answers, else (root, Linux) a private dockerd with look-alike images; prints its DOCKER_HOST line
 	@$(PY) -m stack.harness.images
 
+test-compose: setup  ## make test with STACK_MODE=compose on `make engine`'s engine, then its containers, volume and private dockerd removed
+	@$(PY) -m stack.harness.compose_suite
+
 engine-stop: setup  ## Stop the private dockerd `make engine` started (never any other engine)
 	@$(PY) -m stack.harness.images stop
 

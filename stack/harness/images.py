@@ -63,7 +63,9 @@ def docker(*args: str, env: dict[str, str], input: bytes | None = None, check: b
 
 
 def label_of(image: str, env: dict[str, str]) -> str | None:
-    result = docker("image", "inspect", "--format", f'{{{{index .Config.Labels "{LABEL}"}}}}', image, env=env, check=False)
+    result = docker(
+        "image", "inspect", "--format", f'{{{{index .Config.Labels "{LABEL}"}}}}', image, env=env, check=False
+    )
     return result.stdout.decode().strip() if result.returncode == 0 else None
 
 
@@ -92,7 +94,7 @@ def mirror() -> str:
 
 def ensure_base(env: dict[str, str]) -> str:
     """A bookworm minbase image: debootstrap once (cached as a tarball), then docker import."""
-    wanted = digest("bookworm minbase", *BASE_PACKAGES)
+    wanted = digest("bookworm minbase, / 0755", *BASE_PACKAGES)
     if label_of(BASE, env) == wanted:
         return wanted
     if not ROOTFS.exists():
@@ -102,12 +104,22 @@ def ensure_base(env: dict[str, str]) -> str:
         say(f"debootstrap --variant=minbase bookworm from {mirror()} (about 30 s)")
         with tempfile.TemporaryDirectory(dir=engine.ENGINE_DIR) as root:
             result = subprocess.run(
-                ["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", "bookworm", root, mirror()],
+                [
+                    "debootstrap",
+                    "--variant=minbase",
+                    f"--include={','.join(BASE_PACKAGES)}",
+                    "bookworm",
+                    root,
+                    mirror(),
+                ],
                 capture_output=True,
                 text=True,
             )
             if result.returncode != 0:
-                raise StackError(f"debootstrap failed:\n{result.stdout[-2000:]}", "check the Debian mirror in apt's sources")
+                raise StackError(
+                    f"debootstrap failed:\n{result.stdout[-2000:]}", "check the Debian mirror in apt's sources"
+                )
+            os.chmod(root, 0o755)  # a temporary folder is 0700: as /, it would lock out every user but root
             partial = ROOTFS.with_suffix(".partial")
             subprocess.run(["tar", "-C", root, "-cf", str(partial), "."], check=True)
             partial.rename(ROOTFS)
@@ -119,12 +131,18 @@ def ensure_base(env: dict[str, str]) -> str:
 
 def wheels() -> Path:
     """The native services' wheels (requirements-native.txt's pins), for Linux x86_64 / aarch64, cached."""
-    lines = [line for line in (config.ROOT / "requirements-native.txt").read_text().splitlines() if re.match(r"[a-z]", line)]
+    lines = [
+        line for line in (config.ROOT / "requirements-native.txt").read_text().splitlines() if re.match(r"[a-z]", line)
+    ]
     return install(WHEELS_DIR / digest(*lines), [line.split(";")[0].strip() for line in lines])
 
 
 def server_site() -> Path:
-    pins = dict(re.findall(r"^([a-z][a-z0-9_-]*)(?:\[[^]]*\])?==([^\s;]+)", (config.ROOT / "requirements.txt").read_text(), re.M))
+    pins = dict(
+        re.findall(
+            r"^([a-z][a-z0-9_-]*)(?:\[[^]]*\])?==([^\s;]+)", (config.ROOT / "requirements.txt").read_text(), re.M
+        )
+    )
     requirements = [f"{name}{'[binary]' if name == 'psycopg' else ''}=={pins[name]}" for name in SERVER_PACKAGES]
     return install(WHEELS_DIR / digest(*requirements), requirements)
 

@@ -132,24 +132,6 @@ def wait_for_signing_secret(recipe: str, timeout: float = 5) -> None:
 
 def load_caddyfile(recipe: str) -> None:
     path: Path = CADDYFILES[recipe]
-    if compose.uses_compose():
-        # The container has the page's Caddyfile baked in; send the other one over stdin.
-        result = subprocess.run(
-            compose.compose_command(
-                "exec",
-                "-T",
-                "caddy",
-                "sh",
-                "-c",
-                "cat > /tmp/Caddyfile.recipe && caddy reload --config /tmp/Caddyfile.recipe --adapter caddyfile",
-            ),
-            input=path.read_text(),
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode != 0:
-            raise StackError(f"caddy reload failed: {result.stderr.strip()}", "read `make logs`")
-        return
     caddy.reload(config.settings(), caddyfile=path)
 
 

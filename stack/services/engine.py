@@ -93,7 +93,9 @@ def install_docker_io() -> None:
     for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "docker.io"]):
         result = subprocess.run(argv, capture_output=True, text=True, env=quiet)
         if result.returncode != 0:
-            raise StackError(f"`{' '.join(argv)}` failed:\n{result.stderr.strip()}", "fix apt, then `make engine` again")
+            raise StackError(
+                f"`{' '.join(argv)}` failed:\n{result.stderr.strip()}", "fix apt, then `make engine` again"
+            )
 
 
 def start_private(timeout: float = 60) -> None:
@@ -162,4 +164,3 @@ def stop() -> bool:
 
 def is_private(env: dict[str, str] | None = None) -> bool:
     return (env or os.environ).get("DOCKER_HOST") == PRIVATE_HOST
-

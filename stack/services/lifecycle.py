@@ -143,7 +143,8 @@ def status() -> dict[str, str]:
     p = config.ports(variables)
     if compose.uses_compose():
         compose.run("ps", check=False)
-        return {}
+        running = compose.run("ps", "--services", "--status", "running", check=False, quiet=True).stdout.split()
+        return {name: f"{'up  ' if name in running else 'down'}  {name} (Docker Compose)" for name in NATIVE_SERVICES}
     try:
         postgres_text, postgres_up = postgres.describe(), postgres.is_running()
     except StackError as error:  # none found: say why, as make doctor does
