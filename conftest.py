@@ -11,7 +11,8 @@ from __future__ import annotations
 from stack.course import browser
 from stack.services import compose
 
-NEEDS_A_BROWSER = ("11-in-the-browser.ipynb", "test_browser.py", "test_site.py", "test_diagrams.py")
+# Besides the browser chapters (stack.course.browser.needs_browser: found by name, not by number).
+NEEDS_A_BROWSER = ("test_browser.py", "test_site.py", "test_diagrams.py")
 # They run the native Caddy binary, start a second native stack, or read native logs and pid files.
 NATIVE_ONLY = (
     *("01-the-secret.ipynb", "02-build-caddy.ipynb", "09-troubleshooting.ipynb"),
@@ -22,12 +23,12 @@ NATIVE_ONLY = (
 LEFT_OUT: list[str] = []
 
 
-def leave_out(config, items, names, reason) -> None:
-    chosen = [item for item in items if item.path.name in names]
+def leave_out(config, items, names, reason, also=lambda path: False) -> None:
+    chosen = [item for item in items if item.path.name in names or also(item.path)]
     if not chosen:
         return
     config.hook.pytest_deselected(items=chosen)
-    items[:] = [item for item in items if item.path.name not in names]
+    items[:] = [item for item in items if item not in chosen]
     files = sorted({item.path.name for item in chosen})
     LEFT_OUT.append(f"skipped {', '.join(files)} ({len(chosen)} items): {reason}")
 
@@ -35,7 +36,7 @@ def leave_out(config, items, names, reason) -> None:
 def pytest_collection_modifyitems(config, items):
     missing = browser.missing()
     if missing:
-        leave_out(config, items, NEEDS_A_BROWSER, missing)
+        leave_out(config, items, NEEDS_A_BROWSER, missing, also=browser.needs_browser)
     if compose.uses_compose():
         reason = "they drive the native stack; with STACK_MODE=compose run them natively (STACK_MODE=native make test)"
         leave_out(config, items, NATIVE_ONLY, reason)
