@@ -28,7 +28,8 @@ if [ "$1" = 'postgres' ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
 	fi
 	# shellcheck disable=SC2086  # POSTGRES_INITDB_ARGS is a list of arguments, as in the official image
 	initdb --username="$user" --pwfile=<(printf '%s\n' "${POSTGRES_PASSWORD:-}") -D "$PGDATA" ${POSTGRES_INITDB_ARGS:-}
-	printf "\nlisten_addresses = '*'\n" >> "$PGDATA/postgresql.conf"
+	# The official image's socket folder (and /tmp, where this build's psql and pg_isready look by default).
+	printf "\nlisten_addresses = '*'\nunix_socket_directories = '/var/run/postgresql,/tmp'\n" >> "$PGDATA/postgresql.conf"
 	printf '\nhost all all all %s\n' "$auth" >> "$PGDATA/pg_hba.conf"
 	pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -p 5432" -w start
 	export PGUSER="$user" PGPASSWORD="${POSTGRES_PASSWORD:-}" PGHOST=/var/run/postgresql
