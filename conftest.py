@@ -3,7 +3,7 @@
 Without Chromium the browser chapter and the browser test cannot run: they are left out with one
 message naming the install, instead of failing cell by cell. `.ci/run` insists on Chromium.
 With STACK_MODE=compose, the chapters and tests that drive native processes (Caddy's binary and
-admin endpoint, a second native stack, the native wheels) are left out the same way.
+process, a second native stack, pid files and logs) are left out the same way, one message per reason.
 """
 
 from __future__ import annotations
@@ -13,13 +13,19 @@ from stack.services import compose
 
 # Besides the browser chapters (stack.course.browser.needs_browser: found by name, not by number).
 NEEDS_A_BROWSER = ("test_browser.py", "test_site.py", "test_diagrams.py")
-# They run the native Caddy binary, start a second native stack, or read native logs and pid files.
-NATIVE_ONLY = (
-    *("01-the-secret.ipynb", "02-build-caddy.ipynb", "09-troubleshooting.ipynb"),
-    *("test_caddy.py", "test_doctor.py", "test_failures.py", "test_faults.py", "test_lifecycle.py"),
-    *("test_ports.py", "test_postgres_install.py", "test_processes.py", "test_recipes.py"),
-    *("test_errors.py", "test_jwt.py", "test_rpc.py", "test_tables.py", "test_supabase_client.py"),
-)
+# With STACK_MODE=compose these are left out, each group for its reason (the rest run through Compose).
+NATIVE_ONLY = {
+    "they run the Caddy binary of this machine (list-modules, build-info, a scratch Caddy beside the stack) "
+    "and stop and start its process; with Compose, Caddy is inside its container": (
+        "02-build-caddy.ipynb",
+        "09-troubleshooting.ipynb",
+        "test_caddy.py",
+    ),
+    "they start a second native stack, or signal and inspect native processes, pid files and logs": (
+        *("test_doctor.py", "test_failures.py", "test_faults.py", "test_lifecycle.py"),
+        *("test_postgres_install.py", "test_processes.py"),
+    ),
+}
 LEFT_OUT: list[str] = []
 
 
@@ -38,8 +44,8 @@ def pytest_collection_modifyitems(config, items):
     if missing:
         leave_out(config, items, NEEDS_A_BROWSER, missing, also=browser.needs_browser)
     if compose.uses_compose():
-        reason = "they drive the native stack; with STACK_MODE=compose run them natively (STACK_MODE=native make test)"
-        leave_out(config, items, NATIVE_ONLY, reason)
+        for reason, names in NATIVE_ONLY.items():
+            leave_out(config, items, names, f"{reason} (STACK_MODE=native make test runs them)")
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -177,6 +177,15 @@ def logs(lines: int = 40) -> None:
             print("\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
 
 
+def service_log(name: str) -> str:
+    """One service's whole log: natively its log file, with Compose `docker compose logs <service>`
+    (what the container wrote to stdout and stderr, which is where the official images log)."""
+    if compose.uses_compose():
+        return compose.run("logs", "--no-color", "--no-log-prefix", name, check=False, quiet=True).stdout
+    path = processes.log_path(name)
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
 def serve_after_migrations() -> None:
     """On a fresh stack PostgREST waits for the login role the first migration creates: start it now."""
     variables = config.settings()
