@@ -29,8 +29,18 @@ NATIVE_ONLY = {
 LEFT_OUT: list[str] = []
 
 
-def leave_out(config, items, names, reason, also=lambda path: False) -> None:
-    chosen = [item for item in items if item.path.name in names or also(item.path)]
+def exercise_of(item) -> str:
+    """test_editions' exercise key ("02", "07.2"), or "" for any other item."""
+    callspec = getattr(item, "callspec", None)
+    return callspec.id if item.path.name == "test_editions.py" and callspec else ""
+
+
+def leave_out(config, items, names, reason, also=None) -> None:
+    """Deselect the items of the files named, those whose path `also` accepts, or the items `also` lists."""
+    if isinstance(also, list):
+        chosen = also
+    else:
+        chosen = [item for item in items if item.path.name in names or (also and also(item.path))]
     if not chosen:
         return
     config.hook.pytest_deselected(items=chosen)
@@ -45,7 +55,12 @@ def pytest_collection_modifyitems(config, items):
         leave_out(config, items, NEEDS_A_BROWSER, missing, also=browser.needs_browser)
     if compose.uses_compose():
         for reason, names in NATIVE_ONLY.items():
-            leave_out(config, items, names, f"{reason} (STACK_MODE=native make test runs them)")
+            chapters = tuple(name.split("-")[0] for name in names if name.endswith(".ipynb"))
+            leave_out(config, items, names, f"{reason} (STACK_MODE=native make test runs them)", also=None)
+            # Those chapters' exercises too (test_editions runs each chapter's exercise by its number).
+            exercises = [item for item in items if exercise_of(item).startswith(chapters or ("-",))]
+            if exercises:
+                leave_out(config, items, (), f"the exercises of {', '.join(chapters)}: {reason}", also=exercises)
 
 
 def pytest_terminal_summary(terminalreporter):
