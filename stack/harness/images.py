@@ -209,6 +209,7 @@ def ensure_all(env: dict[str, str]) -> list[str]:
     for name, official in names().items():
         ensure_image(name, official, base, env)
         built.append(official)
+    docker("image", "prune", "--force", env=env)  # the untagged images rebuilds leave (vfs: each a full copy)
     return built
 
 
