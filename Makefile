@@ -20,7 +20,7 @@ export UV_SYSTEM_CERTS := 1
 .DEFAULT_GOAL := help
 .PHONY: help doctor setup wheelhouse secret caddy validate up migrate seed psql logs status recipe down reset \
         tutorial test test-notebooks test-stack lab bench lint format \
-        workshop hub test-hub test-binder bench-capacity
+        workshop hub test-hub test-binder bench-capacity engine engine-stop test-compose
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -149,6 +149,15 @@ bench-capacity:  ## How many learners this server holds: a real hub, rounds of c
 
 test-binder: setup  ## Binder checked without Docker: repo2docker's steps as a fresh user jovyan, then chapters 00-08 (root)
 	@BINDER_EMULATION=1 LEARNER_PYTHON=$(LEARNER_PYTHON) $(VENV)/bin/pytest -s -p no:randomly tests/test_binder.py
+
+engine: setup  ## A Docker engine for STACK_MODE=compose: the one that answers, else (root, Linux) a private dockerd with look-alike images; prints its DOCKER_HOST line
+	@$(PY) -m stack.harness.images
+
+test-compose: setup  ## make test with STACK_MODE=compose on `make engine`'s engine, then its containers, volume and private dockerd removed
+	@$(PY) -m stack.harness.compose_suite
+
+engine-stop: setup  ## Stop the private dockerd `make engine` started (never any other engine)
+	@$(PY) -m stack.harness.images stop
 
 bench: setup  ## Benchmarks of the running stack (start it with make up)
 	@$(PY) -m bench

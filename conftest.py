@@ -3,7 +3,7 @@
 Without Chromium the browser chapter and the browser test cannot run: they are left out with one
 message naming the install, instead of failing cell by cell. `.ci/run` insists on Chromium.
 With STACK_MODE=compose, the chapters and tests that drive native processes (Caddy's binary and
-admin endpoint, a second native stack, the native wheels) are left out the same way.
+process, a second native stack, pid files and logs) are left out the same way, one message per reason.
 """
 
 from __future__ import annotations
@@ -11,24 +11,40 @@ from __future__ import annotations
 from stack.course import browser
 from stack.services import compose
 
-NEEDS_A_BROWSER = ("14-in-the-browser.ipynb", "test_browser.py", "test_site.py", "test_diagrams.py")
-# They run the native Caddy binary, start a second native stack, or read native logs and pid files.
-NATIVE_ONLY = (
-    *("01-the-secret.ipynb", "02-build-caddy.ipynb", "09-troubleshooting.ipynb"),
-    *("test_caddy.py", "test_doctor.py", "test_failures.py", "test_faults.py", "test_lifecycle.py"),
-    *("test_ports.py", "test_postgres_install.py", "test_processes.py", "test_recipes.py"),
-    *("test_errors.py", "test_jwt.py", "test_rpc.py", "test_tables.py", "test_supabase_client.py"),
-    "test_jwt_keys.py",
-)
+# Besides the browser chapters (stack.course.browser.needs_browser: found by name, not by number).
+NEEDS_A_BROWSER = ("test_browser.py", "test_site.py", "test_diagrams.py")
+# With STACK_MODE=compose these are left out, each group for its reason (the rest run through Compose).
+NATIVE_ONLY = {
+    "they run the Caddy binary of this machine (list-modules, build-info, a scratch Caddy beside the stack) "
+    "and stop and start its process; with Compose, Caddy is inside its container": (
+        "02-build-caddy.ipynb",
+        "09-troubleshooting.ipynb",
+        "test_caddy.py",
+    ),
+    "they start a second native stack, or signal and inspect native processes, pid files and logs": (
+        *("test_doctor.py", "test_failures.py", "test_faults.py", "test_lifecycle.py"),
+        *("test_postgres_install.py", "test_processes.py"),
+    ),
+}
 LEFT_OUT: list[str] = []
 
 
-def leave_out(config, items, names, reason) -> None:
-    chosen = [item for item in items if item.path.name in names]
+def exercise_of(item) -> str:
+    """test_editions' exercise key ("02", "07.2"), or "" for any other item."""
+    callspec = getattr(item, "callspec", None)
+    return callspec.id if item.path.name == "test_editions.py" and callspec else ""
+
+
+def leave_out(config, items, names, reason, also=None) -> None:
+    """Deselect the items of the files named, those whose path `also` accepts, or the items `also` lists."""
+    if isinstance(also, list):
+        chosen = also
+    else:
+        chosen = [item for item in items if item.path.name in names or (also and also(item.path))]
     if not chosen:
         return
     config.hook.pytest_deselected(items=chosen)
-    items[:] = [item for item in items if item.path.name not in names]
+    items[:] = [item for item in items if item not in chosen]
     files = sorted({item.path.name for item in chosen})
     LEFT_OUT.append(f"skipped {', '.join(files)} ({len(chosen)} items): {reason}")
 
@@ -36,10 +52,15 @@ def leave_out(config, items, names, reason) -> None:
 def pytest_collection_modifyitems(config, items):
     missing = browser.missing()
     if missing:
-        leave_out(config, items, NEEDS_A_BROWSER, missing)
+        leave_out(config, items, NEEDS_A_BROWSER, missing, also=browser.needs_browser)
     if compose.uses_compose():
-        reason = "they drive the native stack; with STACK_MODE=compose run them natively (STACK_MODE=native make test)"
-        leave_out(config, items, NATIVE_ONLY, reason)
+        for reason, names in NATIVE_ONLY.items():
+            chapters = tuple(name.split("-")[0] for name in names if name.endswith(".ipynb"))
+            leave_out(config, items, names, f"{reason} (STACK_MODE=native make test runs them)", also=None)
+            # Those chapters' exercises too (test_editions runs each chapter's exercise by its number).
+            exercises = [item for item in items if exercise_of(item).startswith(chapters or ("-",))]
+            if exercises:
+                leave_out(config, items, (), f"the exercises of {', '.join(chapters)}: {reason}", also=exercises)
 
 
 def pytest_terminal_summary(terminalreporter):

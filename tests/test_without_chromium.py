@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
+import nbformat
+
 from conftest import path_without
 from stack import config
-from stack.course import browser
+from stack.course import browser, site
 
+BROWSER_CHAPTERS = [
+    str(path.relative_to(config.ROOT))
+    for path in sorted(site.NOTEBOOKS_DIR.glob("*.ipynb"))
+    if browser.needs_browser(path)
+]
 BROWSER_ITEMS = [
-    "notebooks/14-in-the-browser.ipynb",
+    *BROWSER_CHAPTERS,
     "tests/test_browser.py",
     "tests/test_site.py",
     "tests/test_diagrams.py",
@@ -46,7 +54,45 @@ def test_with_chromium_nothing_is_left_out():
     left_out = "skipped " in result.stdout or "deselected" in result.stdout
     assert left_out == (browser.missing() is not None), result.stdout
     if not left_out:
-        assert "14-in-the-browser.ipynb::Cell" in result.stdout and "test_browser.py::" in result.stdout
+        assert f"{BROWSER_CHAPTERS[0]}::Cell" in result.stdout and "test_browser.py::" in result.stdout
+
+
+def test_the_browser_chapter_is_found_by_name_not_number():
+    assert len(BROWSER_CHAPTERS) == 1, BROWSER_CHAPTERS
+    assert browser.needs_browser(config.ROOT / "notebooks" / "99-in-the-browser.ipynb")
+    assert not browser.needs_browser(config.ROOT / "notebooks" / "05-log-in.ipynb")
+
+
+def test_tutorial_without_chromium_leaves_the_browser_chapter_out_and_the_site_says_so(tmp_path, monkeypatch, capsys):
+    """`make tutorial` (site.run) on a machine with no Chromium: exit 0, one line naming the install.
+
+    The other chapters are taken as stored rather than executed (their runs are the suite's business);
+    the site needs them all, since chapters link to each other."""
+    monkeypatch.setenv("PATH", path_without(tmp_path / "bin", "chromium", "chromium-browser"))
+    monkeypatch.delenv("CHROMIUM", raising=False)
+    monkeypatch.setattr(site, "TIMES", tmp_path / "times.json")
+    executed = []
+
+    def as_stored(path):
+        executed.append(path.name)
+        return nbformat.read(path, as_version=4), None
+
+    monkeypatch.setattr(site, "execute", as_stored)
+    names = [name.split("/")[-1] for name in BROWSER_CHAPTERS]
+    assert site.run(out=tmp_path / "html") == 0
+    assert executed and not set(names) & set(executed), executed
+    printed = capsys.readouterr().out.splitlines()
+    lines = [line for line in printed if "not run" in line and "apt-get install chromium" in line]
+    assert len(lines) == 1 and names[0] in lines[0], printed
+    index = shown(tmp_path / "html" / "index.html")
+    assert "not run : no Chromium found" in index and "sudo apt-get install chromium" in index, index
+    page = shown(tmp_path / "html" / names[0].replace(".ipynb", ".html"))
+    assert "This chapter was not run in this build" in page
+
+
+def shown(page) -> str:
+    """A page's text as a reader sees it: tags removed, white space collapsed."""
+    return " ".join(re.sub(r"<[^>]+>", " ", page.read_text()).split())
 
 
 def test_ci_refuses_to_run_without_chromium(tmp_path):

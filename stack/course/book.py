@@ -45,6 +45,7 @@ class Chapter:
     notebook: nbformat.NotebookNode
     ok: bool
     seconds: float | None  # None: as stored, not run now
+    not_run: str | None = None  # why this run left it out (no Chromium): shown as stored, and said so
 
 
 def mermaid_script() -> Path | None:
@@ -122,12 +123,15 @@ def file_page(path: Path, source: Path) -> str:
 
 
 def index_page(chapters: list[Chapter], extra: list[str]) -> str:
-    ran = all(c.seconds is not None for c in chapters)
+    ran = all(c.seconds is not None or c.not_run for c in chapters)
     if ran:
-        intro = "Every chapter below was just executed against the live stack"
+        left_out = [c for c in chapters if c.not_run]
+        intro = "Every chapter below was just executed against the live stack" + (
+            f", except {len(left_out)} not run here (shown as last executed)" if left_out else ""
+        )
         rows = "\n".join(
             f"| [{title(c.notebook, c.path)}]({c.path.name}) | {plan.part(c.path)} |"
-            f" {'passed' if c.ok else '**FAILED**'} | {c.seconds:.1f} s |"
+            f" {run_result(c)} | {'' if c.not_run else f'{c.seconds:.1f} s'} |"
             for c in chapters
         )
         table = f"| Chapter | Path | This run | Run time |\n|---|---|---|---|\n{rows}"
@@ -172,6 +176,12 @@ browser, costs, and beyond the page.
 """
 
 
+def run_result(chapter: Chapter) -> str:
+    if chapter.not_run:
+        return f"**not run**: {chapter.not_run.replace('|', '/')}"
+    return "passed" if chapter.ok else "**FAILED**"
+
+
 def title(notebook: nbformat.NotebookNode, path: Path) -> str:
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
@@ -191,6 +201,12 @@ def write_sources(chapters: list[Chapter], source: Path) -> None:
         for cell in notebook.cells:
             if cell.cell_type == "markdown":
                 cell.source = linked(cell.source, NOTEBOOKS_DIR, cited)
+        if chapter.not_run:
+            note = f"```{{note}}\nThis chapter was not run in this build ({chapter.not_run}): what follows is its output from its last run.\n```"
+            notebook.cells.insert(
+                1 if notebook.cells and notebook.cells[0].cell_type == "markdown" else 0,
+                nbformat.v4.new_markdown_cell(note),
+            )
         nbformat.write(notebook, source / chapter.path.name)
     extra = []
     if GUIDE.exists():

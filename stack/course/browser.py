@@ -9,6 +9,7 @@ Chromium; it never downloads a browser.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -77,6 +78,15 @@ def missing() -> str | None:
     except ImportError:
         return f"Playwright is not installed: {INSTALL_HINT}"
     return None
+
+
+# The chapters that drive Chromium, by name without their number (chapters get renumbered).
+BROWSER_CHAPTERS = ("in-the-browser",)
+
+
+def needs_browser(path: Path) -> bool:
+    """Whether this chapter (a notebook path) drives Chromium."""
+    return path.suffix == ".ipynb" and re.sub(r"^\d+-", "", path.stem) in BROWSER_CHAPTERS
 
 
 def available() -> bool:

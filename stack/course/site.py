@@ -18,7 +18,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from .. import config
-from . import book, editions
+from . import book, browser, editions
 
 NOTEBOOKS_DIR = config.ROOT / "notebooks"
 TIMES = config.BUILD_DIR / "course-times.json"  # each chapter's run time in the last `make tutorial`
@@ -61,10 +61,16 @@ def diagrams(path: Path) -> list[str]:
     return re.findall(r"```mermaid\n(.*?)```", text, re.S)
 
 
-def run(names: list[str] | None = None) -> int:
+def run(names: list[str] | None = None, out: Path = book.HTML_DIR) -> int:
     """Execute each chapter against the stack, then build the site from what the run printed."""
     done = []
     for path in chapters(names):
+        if browser.needs_browser(path) and browser.missing():
+            # Without Chromium the browser chapter cannot pass: shown as last executed, and said so.
+            reason = browser.missing()
+            print(f"SKIP         {path.name}: not run, {reason}", flush=True)
+            done.append(book.Chapter(path, nbformat.read(path, as_version=4), True, None, not_run=reason))
+            continue
         started = time.monotonic()
         notebook, failure = execute(path)  # a failed chapter is shown as far as it ran, error included
         if failure:
@@ -72,10 +78,13 @@ def run(names: list[str] | None = None) -> int:
         done.append(book.Chapter(path, notebook, failure is None, time.monotonic() - started))
         print(f"{'PASS' if failure is None else 'FAIL'}  {done[-1].seconds:5.1f} s  {path.name}", flush=True)
     TIMES.parent.mkdir(parents=True, exist_ok=True)
-    TIMES.write_text(json.dumps({c.path.stem: round(c.seconds, 1) for c in done}, indent=1) + "\n")
-    index = book.build(done)
+    TIMES.write_text(
+        json.dumps({c.path.stem: round(c.seconds, 1) for c in done if c.seconds is not None}, indent=1) + "\n"
+    )
+    index = book.build(done, out)
     failed = sum(1 for c in done if not c.ok)
-    print(f"{len(done) - failed} passed, {failed} failed")
+    left_out = sum(1 for c in done if c.not_run)
+    print(f"{len(done) - failed - left_out} passed, {failed} failed" + (f", {left_out} not run" if left_out else ""))
     print(f"open {index}")
     return 1 if failed else 0
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import subprocess
 import time
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import requests
 
 from .. import config, db, http, secret
 from ..errors import StackError
-from ..services import caddy, compose
+from ..services import caddy
 from ..services.processes import say
 from . import migrate
 
@@ -123,26 +122,9 @@ def load_caddyfile(recipe: str) -> None:
 
 
 def load_caddyfile_file(path: Path, variables: dict[str, str] | None = None) -> None:
-    """`caddy reload` with this Caddyfile into the running gateway (natively, or inside its container);
-    Caddy validates it first and keeps the configuration it had when it refuses, with its message."""
-    if compose.uses_compose():
-        # The container has the page's Caddyfile baked in; send the other one over stdin.
-        result = subprocess.run(
-            compose.compose_command(
-                "exec",
-                "-T",
-                "caddy",
-                "sh",
-                "-c",
-                "cat > /tmp/Caddyfile.recipe && caddy reload --config /tmp/Caddyfile.recipe --adapter caddyfile",
-            ),
-            input=path.read_text(),
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode != 0:
-            raise StackError(f"caddy reload failed: {result.stderr.strip()}", "read `make logs`")
-        return
+    """`caddy reload` with this Caddyfile into the running gateway (natively, or inside its container:
+    stack.services.caddy.reload); Caddy validates it first and keeps the configuration it had when it
+    refuses, with its message."""
     caddy.reload(config.settings() if variables is None else variables, caddyfile=path)
 
 

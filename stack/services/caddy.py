@@ -293,10 +293,29 @@ def environment(variables: dict[str, str] | None = None) -> dict[str, str]:
 def run_tool(
     *args: str, caddyfile: Path = config.CADDYFILE, variables: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
-    """Run `caddy <args> --config <Caddyfile> --adapter caddyfile` with the stack's environment."""
+    """Run `caddy <args> --config <Caddyfile> --adapter caddyfile` with the stack's environment.
+
+    With STACK_MODE=compose it runs inside the caddy container (the Caddyfile sent over stdin), with
+    the same environment as natively, so that `adapt` and `validate` answer exactly as they do there."""
+    if compose.uses_compose():
+        return in_container(args, caddyfile, environment(variables))
     return subprocess.run(
         [str(binary_path()), *args, "--config", str(caddyfile), "--adapter", "caddyfile"],
         env={**os.environ, **environment(variables)},
+        capture_output=True,
+        text=True,
+    )
+
+
+def in_container(args, caddyfile: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`caddy <args>` in the running caddy container (`docker compose exec`), else in a throw-away one."""
+    script = 'cat > /tmp/Caddyfile.tool && exec caddy "$@" --config /tmp/Caddyfile.tool --adapter caddyfile'
+    settings = [f"--env={key}={value}" for key, value in env.items() if not key.startswith("XDG_")]
+    running = "caddy" in compose.run("ps", "--services", "--status", "running", check=False, quiet=True).stdout.split()
+    how = ("exec", "-T", *settings, "caddy") if running else ("run", "--rm", "--no-deps", "-T", *settings, "caddy")
+    return subprocess.run(
+        compose.compose_command(*how, "sh", "-c", script, "sh", *args),
+        input=caddyfile.read_text(),
         capture_output=True,
         text=True,
     )
@@ -328,9 +347,13 @@ def start(variables: dict[str, str], caddyfile: Path = config.CADDYFILE) -> None
 
 
 def reload(variables: dict[str, str], caddyfile: Path = config.CADDYFILE) -> None:
-    """Load another Caddyfile into the running Caddy without dropping connections."""
-    validate(caddyfile, variables)
-    result = run_tool("reload", caddyfile=caddyfile, variables=variables)
+    """Load another Caddyfile into the running Caddy without dropping connections (with Compose:
+    `caddy reload` inside its container, with the container's own environment)."""
+    if compose.uses_compose():
+        result = in_container(["reload"], caddyfile, config.compose_services(variables)["caddy"]["environment"])
+    else:
+        validate(caddyfile, variables)
+        result = run_tool("reload", caddyfile=caddyfile, variables=variables)
     if result.returncode != 0:
         raise StackError(f"caddy reload failed: {result.stderr.strip()}", "read `make logs`")
 

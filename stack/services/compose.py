@@ -48,11 +48,11 @@ def compose_command(*args: str) -> list[str]:
     ]
 
 
-def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+def run(*args: str, check: bool = True, quiet: bool = False) -> subprocess.CompletedProcess:
     """`docker compose <args>`, its output printed through Python's stdout, so that chapter.ready's
     redirect keeps it out of a cell (a subprocess writing to the terminal would reach the cell)."""
     result = subprocess.run(compose_command(*args), capture_output=True, text=True)
-    for text in (result.stdout, result.stderr):
+    for text in () if quiet else (result.stdout, result.stderr):
         if text.strip():
             print(text.rstrip(), flush=True)
     if check and result.returncode != 0:

@@ -142,7 +142,8 @@ def status() -> dict[str, str]:
     p = config.ports(variables)
     if compose.uses_compose():
         compose.run("ps", check=False)
-        return {}
+        running = compose.run("ps", "--services", "--status", "running", check=False, quiet=True).stdout.split()
+        return {name: f"{'up  ' if name in running else 'down'}  {name} (Docker Compose)" for name in NATIVE_SERVICES}
     try:
         postgres_text, postgres_up = postgres.describe(), postgres.is_running()
     except StackError as error:  # none found: say why, as make doctor does
@@ -173,6 +174,15 @@ def logs(lines: int = 40) -> None:
         print(f"----- {path}")
         if path.exists():
             print("\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
+
+
+def service_log(name: str) -> str:
+    """One service's whole log: natively its log file, with Compose `docker compose logs <service>`
+    (what the container wrote to stdout and stderr, which is where the official images log)."""
+    if compose.uses_compose():
+        return compose.run("logs", "--no-color", "--no-log-prefix", name, check=False, quiet=True).stdout
+    path = processes.log_path(name)
+    return path.read_text(errors="replace") if path.exists() else ""
 
 
 def serve_after_migrations() -> None:
