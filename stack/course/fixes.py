@@ -10,12 +10,11 @@ from __future__ import annotations
 import contextlib
 import difflib
 import re
-import subprocess
 import tempfile
 from pathlib import Path
 
 from .. import config, db, recipes
-from ..services import compose, processes
+from ..services import lifecycle
 
 PAGE_SQL = config.MIGRATIONS_DIR / "02-create_auth_schema.sql"
 HARDENED_SQL = recipes.SQL["hardened"]
@@ -162,7 +161,4 @@ def restore_page_function(name: str) -> None:
 
 def postgres_log() -> str:
     """What PostgreSQL has logged: its log file natively, `docker compose logs postgres` under Compose."""
-    if compose.uses_compose():
-        command = compose.compose_command("logs", "--no-color", "postgres")
-        return subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return processes.log_path("postgres").read_text(errors="replace")
+    return lifecycle.service_log("postgres")
