@@ -106,7 +106,7 @@ lab: secret up migrate seed  ## JupyterLab on the learner edition (lab/, git-ign
 	@$(PY) -m stack.course.lab
 
 test: reset secret up migrate seed  ## Every test: from an empty database, the chapters under strict nbval (in order), then tests/
-	@$(VENV)/bin/pytest $(NBVAL) $(NOTEBOOKS) tests  # one session: the chapters in order, then tests/
+	@$(VENV)/bin/pytest $(NBVAL) --durations=30 $(NOTEBOOKS) tests  # one session: the chapters in order, then tests/; the 30 slowest named (issue 21)
 
 test-notebooks: setup  ## Only the chapters, under strict nbval (the stack must be up)
 	@$(VENV)/bin/pytest $(NBVAL) $(NOTEBOOKS)
