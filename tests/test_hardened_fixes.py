@@ -256,7 +256,8 @@ def test_the_hardened_refresh_ends_after_30_days(hardened):
         tokens_by_age[days] = token
     assert post("/rpc/refresh_token", f"refresh_token={tokens_by_age[29]}").status_code == 200
     expired = post("/rpc/refresh_token", f"refresh_token={tokens_by_age[31]}")
-    assert expired.status_code == 401 and expired.json()["message"] == "Invalid or expired refresh token"
+    assert expired.status_code == 401 and expired.json()["code"] == "PT401"
+    assert expired.json()["message"] == "Session ended: it started more than 30 days ago"
 
 
 def test_the_page_refresh_ends_after_30_days():
