@@ -4,9 +4,9 @@ server holds while each cell still answers quickly.
 A real hub (bench.capacity.spawned: workshop/jupyterhub_config.py, learners spawned through its REST
 API). Each learner works as in their browser: opens chapter 00 (a session through their own server's
 API: its kernel starts), reads, runs the chapter's own code cells one by one (their kernel's websocket),
-then opens the next chapter, leaving the last one's tab and kernel open, for a fixed wall time. Between
+then opens the next chapter, leaving the earlier ones open (tab and kernel), for a fixed wall time. Between
 two cells a learner thinks for a time drawn from a lognormal distribution (THINK_MEDIAN, THINK_SIGMA),
-multiplied by --think-scale so that a round fits the time (a scale of 0.25: four times a learner's pace).
+multiplied by --think-scale so that a round fits the time (a scale of 0.1: ten times that pace).
 Recorded per cell: the seconds from sending it to its kernel being idle again (its output complete).
 
 Rounds: one learner alone, then N together, a solo round between every two, for N in --learners, until
@@ -15,10 +15,12 @@ round of the run. Per round: p50 and p95, the CPU each learner's processes used 
 (PSS, peak), the hub's CPU, the machine's CPU use and load average. At the end of a round the learners
 close their chapters (their kernels stop), so every round starts alike.
 
---ab K first measures what workshop/jupyterhub_config.py's lean settings save, before and after in the
-same run: two hubs at once, K learners each spawned at the same moments, one hub as before
-(WORKSHOP_KERNEL_IDLE_MINUTES=0, the stack's default PostgreSQL), the other as now; spawn time, idle
-memory fresh, then with chapters 00-08 opened and left idle past the (shortened) kernel limit.
+--ab K first measures what the workshop's settings save, before and after in the same run: two hubs at
+once, K learners each, their spawn requests sent together. "before" is the workshop as it was
+(WORKSHOP_SHARED_VENV=0: each learner installs their own venv; WORKSHOP_KERNEL_IDLE_MINUTES=0: every
+kernel kept), "after" as it is now, with the kernel limit shortened to --ab-kernel-minutes. Measured:
+spawn time, each learner's memory and CPU idle when fresh, then with chapters 00-08 opened (their first
+cell run) and left idle past that limit, and where the first learner's memory goes.
 Writes build/room.json.
 """
 
@@ -46,7 +48,10 @@ from stack.workshop import memory, room
 from . import capacity
 from .timing import percentile
 
-THINK_MEDIAN = 20.0  # seconds: the instructor guide's rates (120 words a minute of prose, 10 code lines a minute) give about this per code cell
+# Seconds between two cells. The instructor guide's reading rates (120 prose words and 10 code lines a
+# minute) give 100 s per code cell on average over chapters 00-08 (10418 words, 1241 code lines, 127 code
+# cells): a median of 20 s is a fast learner, about five times the guide's pace.
+THINK_MEDIAN = 20.0
 THINK_SIGMA = 0.75  # lognormal spread: a quarter of the gaps under 12 s, one in twenty over 68 s
 FACTOR = 2.0  # a round holds while its p95 cell latency stays within this many times the solo p95
 CELL_TIMEOUT = 180
@@ -244,7 +249,10 @@ def run_rounds(options, report: dict) -> list[Cell]:
 
 # --- item 2: before and after, same run ---------------------------------------------------------------
 
-BEFORE = {"WORKSHOP_KERNEL_IDLE_MINUTES": "0", "WORKSHOP_LEAN": "0"}
+BEFORE = {
+    "WORKSHOP_KERNEL_IDLE_MINUTES": "0",
+    "WORKSHOP_SHARED_VENV": "0",
+}  # as the workshop was: own venvs, no kernel limit
 
 
 async def open_every_chapter(hub: room.Hub, name: str, paths: list[str]) -> None:
@@ -257,12 +265,24 @@ async def open_every_chapter(hub: room.Hub, name: str, paths: list[str]) -> None
         notebook.connection.close()  # the websocket; the kernel stays, as with a tab left open
 
 
-def idle_memory(hubs: dict, seconds: float) -> dict[str, list[int]]:
-    """Every learner's PSS at the end of `seconds` of sampling, per arm, both arms sampled together."""
+def idle_memory(hubs: dict, seconds: float) -> dict[str, dict[str, list]]:
+    """Every learner's PSS at the end of `seconds` of sampling, and the CPU their processes used meanwhile
+    (cores), per arm: both arms sampled together."""
     uids = {(arm, name): memory.uid_of(name) for arm, (_, names, _) in hubs.items() for name in names}
     with memory.Sampler({f"{arm}/{name}": uid for (arm, name), uid in uids.items()}, interval=2.0) as sampled:
         time.sleep(seconds)
-    return {arm: sorted(sampled.last[f"{arm}/{name}"] for name in names) for arm, (_, names, _) in hubs.items()}
+    return {
+        arm: {
+            "bytes": sorted(sampled.last[f"{arm}/{name}"] for name in names),
+            "cpu_cores": sorted(round(sampled.cpu_seconds[f"{arm}/{name}"] / seconds, 4) for name in names),
+        }
+        for arm, (_, names, _) in hubs.items()
+    }
+
+
+def parts(hubs: dict) -> dict[str, dict[str, int]]:
+    """Where the first learner of each arm's memory goes (MiB of PSS by process kind)."""
+    return {arm: {k: memory.mib(v) for k, v in memory.pss_by_part(memory.uid_of(names[0])).items()} for arm, (_, names, _) in hubs.items()}  # fmt: skip
 
 
 def before_and_after(options, report: dict) -> None:
@@ -270,8 +290,13 @@ def before_and_after(options, report: dict) -> None:
     arms = {"before": {**BEFORE, "WORKSHOP_IDLE_MINUTES": "600"}, "after": {"WORKSHOP_KERNEL_IDLE_MINUTES": str(minutes), "WORKSHOP_IDLE_MINUTES": "600"}}  # fmt: skip
     with capacity.spawned_hubs(options.ab, options.shared, arms) as hubs:
         figures = {arm: {"spawn_seconds": sorted(round(s, 1) for s in ready.values())} for arm, (_, _, ready) in hubs.items()}  # fmt: skip
-        for arm, sizes in idle_memory(hubs, 10).items():
-            figures[arm]["idle_fresh_bytes"] = sizes
+        for arm, sampled in idle_memory(hubs, 20).items():
+            figures[arm]["idle_fresh_bytes"], figures[arm]["idle_fresh_cpu_cores"] = (
+                sampled["bytes"],
+                sampled["cpu_cores"],
+            )
+        for arm, mib in parts(hubs).items():
+            figures[arm]["idle_fresh_parts_mib"] = mib
 
         async def open_all():
             jobs = []
@@ -281,21 +306,27 @@ def before_and_after(options, report: dict) -> None:
             await asyncio.gather(*jobs)
 
         asyncio.run(open_all())
-        for arm, sizes in idle_memory(hubs, 4).items():
-            figures[arm]["chapters_open_bytes"] = sizes
+        for arm, sampled in idle_memory(hubs, 4).items():
+            figures[arm]["chapters_open_bytes"] = sampled["bytes"]
         wait = minutes * 60 * 1.25 + 20
         print(f"==> chapters 00-08 open in every learner; idle for {wait:.0f} s (the kernel limit after: {minutes} min)", flush=True)  # fmt: skip
         time.sleep(wait)
-        for arm, sizes in idle_memory(hubs, 10).items():
-            figures[arm]["chapters_left_idle_bytes"] = sizes
+        for arm, sampled in idle_memory(hubs, 20).items():
+            figures[arm]["chapters_left_idle_bytes"] = sampled["bytes"]
+            figures[arm]["chapters_left_idle_cpu_cores"] = sampled["cpu_cores"]
+        for arm, mib in parts(hubs).items():
+            figures[arm]["chapters_left_idle_parts_mib"] = mib
         for arm, (hub, names, _) in hubs.items():
             figures[arm]["kernels_left"] = [len(hub.server_api(n, "GET", "/kernels").json()) for n in names]
     report["before_after"] = {"learners_each": options.ab, "kernel_idle_minutes_after": minutes, **figures}
     for arm, f in figures.items():
         print(
-            f"==> {arm}: spawn {f['spawn_seconds']} s; idle MiB fresh {[memory.mib(b) for b in f['idle_fresh_bytes']]}, "
+            f"==> {arm}: spawn {f['spawn_seconds']} s; idle MiB fresh {[memory.mib(b) for b in f['idle_fresh_bytes']]} "
+            f"(CPU {f['idle_fresh_cpu_cores']} cores), "
             f"chapters 00-08 open {[memory.mib(b) for b in f['chapters_open_bytes']]}, "
-            f"left idle {[memory.mib(b) for b in f['chapters_left_idle_bytes']]} ({f['kernels_left']} kernels)",
+            f"left idle {[memory.mib(b) for b in f['chapters_left_idle_bytes']]} ({f['kernels_left']} kernels, "
+            f"CPU {f['chapters_left_idle_cpu_cores']} cores); "
+            f"first learner's MiB by part, fresh {f['idle_fresh_parts_mib']}, left idle {f['chapters_left_idle_parts_mib']}",
             flush=True,
         )
 
@@ -312,9 +343,9 @@ def print_table(report: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.room", description=__doc__.splitlines()[0])
-    parser.add_argument("--learners", type=lambda s: [int(n) for n in s.split(",")], default=[1, 2, 4, 8])
-    parser.add_argument("--wall", type=float, default=120, help="seconds per round")
-    parser.add_argument("--think-scale", type=float, default=0.25, help="think time multiplier (1: a learner's pace)")
+    parser.add_argument("--learners", type=lambda s: [int(n) for n in s.split(",")], default=[2, 4, 8, 16])
+    parser.add_argument("--wall", type=float, default=90, help="seconds per round")
+    parser.add_argument("--think-scale", type=float, default=0.1, help="think time multiplier (1: a learner's pace)")
     parser.add_argument("--seed", type=int, default=21)
     parser.add_argument("--ab", type=int, default=2, help="learners per arm of the before/after; 0 skips it")
     parser.add_argument("--ab-kernel-minutes", type=float, default=1.0, help="the kernel limit in the after arm")

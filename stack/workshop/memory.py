@@ -42,6 +42,22 @@ def pss_by_uid(uids: set[int]) -> dict[int, int]:
     return totals
 
 
+PARTS = (("ipykernel", "kernels"), ("jupyterhub-singleuser", "Jupyter server"), ("postgrest", "PostgREST"),
+         ("postgres", "PostgreSQL"), ("caddy", "Caddy"))  # fmt: skip
+
+
+def pss_by_part(uid: int) -> dict[str, int]:
+    """Bytes of PSS of one uid's processes, by what they are (the first PARTS fragment in the command)."""
+    parts: dict[str, int] = {}
+    for process in psutil.process_iter(["uids", "cmdline"]):
+        with contextlib.suppress(*GONE):
+            if process.info["uids"] and process.info["uids"].real == uid:
+                command = " ".join(process.info["cmdline"] or [])
+                part = next((name for fragment, name in PARTS if fragment in command), "other")
+                parts[part] = parts.get(part, 0) + process.memory_full_info().pss
+    return parts
+
+
 class Sampler:
     """Samples every learner's PSS in a thread while the `with` block runs; after it, per name: `peak` and
     `last` PSS, and `cpu_seconds`, the CPU time (user + system) their processes spent in the block
