@@ -138,7 +138,12 @@ async def learner(
         cells = await read_chapter(hub, name, path)
         notebook = room.Notebook(hub, name, path)
         opened.append(notebook)
-        await notebook.open()
+        started = time.monotonic()
+        try:
+            record(name, path.split("-")[0], -1, await notebook.open(), None)  # cell -1: opening the chapter
+        except Exception as failure:  # no kernel: the room broke for this learner, as a failed cell
+            record(name, path.split("-")[0], 0, time.monotonic() - started, f"opening {path}: {failure}")
+            return opened
         for index, code in enumerate(cells):
             await asyncio.sleep(think(rng, scale))
             if time.monotonic() >= deadline:
@@ -169,9 +174,13 @@ def hub_cpu(hub: room.Hub) -> float:
 def one_round(hub: room.Hub, number: int, names: list[str], paths: list[str], wall: float, scale: float, seed: int):
     """N learners (`names`) for `wall` seconds; their cells, and the round's report."""
     cells: list[Cell] = []
+    opens: list[float] = []
 
     def record(name, chapter, index, seconds, error):
-        cells.append(Cell(number, len(names), name, chapter, index, round(seconds, 4), error is None))
+        if index < 0:
+            opens.append(seconds)
+        else:
+            cells.append(Cell(number, len(names), name, chapter, index, round(seconds, 4), error is None))
 
     async def everyone():
         deadline = time.monotonic() + wall
@@ -195,6 +204,8 @@ def one_round(hub: room.Hub, number: int, names: list[str], paths: list[str], wa
         "seconds": round(elapsed, 1),
         **summary(cells),
         "chapters_opened_per_learner": kernels,
+        "open_chapter_p50_s": round(percentile(opens, 0.5), 2) if opens else None,
+        "open_chapter_max_s": round(max(opens), 2) if opens else None,
         "cpu_cores_per_learner": round(statistics.mean(sampled.cpu_seconds.values()) / elapsed, 3),
         "peak_bytes_per_learner": max(sampled.peak.values()),
         "hub_cpu_cores": round((hub_cpu(hub) - hub_before) / elapsed, 3),
@@ -225,7 +236,8 @@ def run_rounds(options, report: dict) -> list[Cell]:
             report["rounds"].append(row)
             reference = summary(solo)
             print(
-                f"==> round {number}: {size} learner(s), {row['cells']} cells, p50 {row['p50_s']} s, p95 {row['p95_s']} s "
+                f"==> round {number}: {size} learner(s), {row['cells']} cells, p50 {row['p50_s']} s, p95 {row['p95_s']} s, "
+                f"opening a chapter p50 {row['open_chapter_p50_s']} s (max {row['open_chapter_max_s']} s) "
                 f"(solo so far: p95 {reference['p95_s']} s), {row['cpu_cores_per_learner']} cores and "
                 f"{memory.mib(row['peak_bytes_per_learner'])} MiB per learner, machine CPU {row['machine_cpu_percent']}%, "
                 f"load {row['load_average']}",
