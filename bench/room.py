@@ -353,6 +353,34 @@ def print_table(report: dict) -> None:
         )
 
 
+def markdown(report: dict) -> str:
+    """The README's tables from a run's build/room.json."""
+    lines = [
+        "| round | learners | cells run | p50 | p95 | p95 vs solo | CPU per learner | peak memory per learner | machine CPU | load average |",  # fmt: skip
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["rounds"]:
+        lines.append(
+            f"| {r['round']} | {r['learners']} | {r['cells']} | {r['p50_s']:.2f} s | {r['p95_s']:.2f} s | {r['p95_over_solo']:.2f}x | "
+            f"{r['cpu_cores_per_learner'] * 100:.1f}% of a core | {memory.mib(r['peak_bytes_per_learner'])} MiB | "
+            f"{r['machine_cpu_percent']:.0f}% | {r['load_average'][0]:.1f}-{r['load_average'][1]:.1f} |"
+        )
+    ab = report.get("before_after")
+    if ab:
+        lines += ["", "| per learner | before | after |", "|---|---|---|"]
+        rows = [
+            ("spawn (all at once), s", "spawn_seconds", lambda v: ", ".join(f"{x:.0f}" for x in v)),
+            ("idle, fresh, MiB", "idle_fresh_bytes", lambda v: ", ".join(str(memory.mib(x)) for x in v)),
+            ("idle CPU, fresh, % of a core", "idle_fresh_cpu_cores", lambda v: ", ".join(f"{x * 100:.1f}" for x in v)),
+            ("chapters 00-08 just opened, MiB", "chapters_open_bytes", lambda v: ", ".join(str(memory.mib(x)) for x in v)),
+            ("chapters 00-08 left idle, MiB", "chapters_left_idle_bytes", lambda v: ", ".join(str(memory.mib(x)) for x in v)),
+            ("kernels left", "kernels_left", lambda v: ", ".join(str(x) for x in v)),
+        ]  # fmt: skip
+        for label, key, show in rows:
+            lines.append(f"| {label} | {show(ab['before'][key])} | {show(ab['after'][key])} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.room", description=__doc__.splitlines()[0])
     parser.add_argument("--learners", type=lambda s: [int(n) for n in s.split(",")], default=[2, 4, 8, 16])
@@ -362,7 +390,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ab", type=int, default=2, help="learners per arm of the before/after; 0 skips it")
     parser.add_argument("--ab-kernel-minutes", type=float, default=1.0, help="the kernel limit in the after arm")
     parser.add_argument("--shared", default=os.environ.get("WORKSHOP_SHARED", "/tmp/superstack-jwt-room"))
+    parser.add_argument("--markdown", metavar="ROOM_JSON", help="only print the README's tables of an earlier run")
     options = parser.parse_args(argv)
+    if options.markdown:
+        print(markdown(json.loads(open(options.markdown).read())))
+        return 0
     report: dict = {
         "cores": os.cpu_count(),
         "memory_bytes": capacity.total_memory(),

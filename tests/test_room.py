@@ -64,3 +64,13 @@ def test_the_sampler_counts_cpu_spent_inside_the_block():
             pass
     assert sampled.cpu_seconds["me"] >= 0.4, sampled.cpu_seconds
     assert sampled.peak["me"] >= sampled.last["me"] > 0
+
+
+def test_the_readme_tables_come_from_the_run():
+    round_row = {"round": 0, "learners": 1, "cells": 9, "p50_s": 0.05, "p95_s": 0.19, "p95_over_solo": 1.0, "cpu_cores_per_learner": 0.063, "peak_bytes_per_learner": 369 * 2**20, "machine_cpu_percent": 41.0, "load_average": [2.5, 1.7]}  # fmt: skip
+    arm = {"spawn_seconds": [20.6], "idle_fresh_bytes": [249 * 2**20], "idle_fresh_cpu_cores": [0.004], "chapters_open_bytes": [480 * 2**20], "chapters_left_idle_bytes": [275 * 2**20], "kernels_left": [0]}  # fmt: skip
+    text = room.markdown(
+        {"rounds": [round_row], "before_after": {"before": {**arm, "kernels_left": [9]}, "after": arm}}
+    )
+    assert "| 0 | 1 | 9 | 0.05 s | 0.19 s | 1.00x | 6.3% of a core | 369 MiB | 41% | 2.5-1.7 |" in text
+    assert "| kernels left | 9 | 0 |" in text and "| idle, fresh, MiB | 249 | 249 |" in text
