@@ -20,7 +20,7 @@ export UV_SYSTEM_CERTS := 1
 .DEFAULT_GOAL := help
 .PHONY: help doctor setup wheelhouse secret caddy validate up migrate seed psql logs status recipe down reset \
         tutorial test test-notebooks test-stack lab bench lint format \
-        workshop hub test-hub test-binder bench-capacity engine engine-stop test-compose
+        workshop hub test-hub test-binder bench-capacity bench-room engine engine-stop test-compose
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -115,7 +115,9 @@ test-stack: setup  ## Only tests/ (the stack must be up)
 	@$(VENV)/bin/pytest tests
 
 # A room on one server (workshop/README.md): the hub runs as root from this checkout; every learner reads
-# WORKSHOP_SHARED (wheels for their Python, the Caddy build), so their set-up takes seconds.
+# WORKSHOP_SHARED: the Caddy build and a venv for their Python with every package (the course itself
+# left out: each learner's own copy comes first on their PYTHONPATH), so a learner has no set-up at all;
+# the wheels stay there too, for a learner's own venv (WORKSHOP_SHARED_VENV=0).
 WORKSHOP_SHARED ?= /srv/superstack-jwt
 LEARNER_PYTHON  ?= /usr/bin/python3
 LEARNER_VENV    := build/learner-venv
@@ -126,6 +128,10 @@ workshop: secret caddy  ## For a room: JupyterHub, its proxy, and what every lea
 	@npm ci --silent --no-audit --no-fund --prefix workshop
 	@$(MAKE) --no-print-directory wheelhouse VENV=$(LEARNER_VENV) PYTHON=$(LEARNER_PYTHON) WHEELHOUSE=$(WORKSHOP_SHARED)/wheelhouse
 	@$(LEARNER_VENV)/bin/pip download -q --disable-pip-version-check --only-binary=:all: -d $(WORKSHOP_SHARED)/wheelhouse -r workshop/requirements.txt
+	@$(MAKE) --no-print-directory setup VENV=$(WORKSHOP_SHARED)/venv PYTHON=$(LEARNER_PYTHON) WHEELHOUSE=$(WORKSHOP_SHARED)/wheelhouse
+	@$(WORKSHOP_SHARED)/venv/bin/uv pip install -q --compile-bytecode --offline --no-index --find-links $(WORKSHOP_SHARED)/wheelhouse \
+		--python $(WORKSHOP_SHARED)/venv/bin/python -r workshop/requirements.txt
+	@$(WORKSHOP_SHARED)/venv/bin/uv pip uninstall -q --python $(WORKSHOP_SHARED)/venv/bin/python superstack-jwt-course
 	@$(PY) -m stack.workshop.hub $(WORKSHOP_SHARED)
 else
 workshop:
@@ -146,6 +152,10 @@ test-hub:  ## The room test: a real hub, four learners, chapters 00-08 in each a
 bench-capacity:  ## How many learners this server holds: a real hub, rounds of chapters 00-08 at once (root)
 	@$(MAKE) --no-print-directory workshop WORKSHOP_SHARED=$(ROOM_SHARED)
 	@WORKSHOP_SHARED=$(ROOM_SHARED) $(PY) -m bench.capacity
+
+bench-room:  ## How many learners at a learner's pace this server holds: a real hub, cells with think time (root)
+	@$(MAKE) --no-print-directory workshop WORKSHOP_SHARED=$(ROOM_SHARED)
+	@WORKSHOP_SHARED=$(ROOM_SHARED) $(PY) -m bench.room $(ROOM_ARGS)
 
 test-binder: setup  ## Binder checked without Docker: repo2docker's steps as a fresh user jovyan, then chapters 00-08 (root)
 	@BINDER_EMULATION=1 LEARNER_PYTHON=$(LEARNER_PYTHON) $(VENV)/bin/pytest -s -p no:randomly tests/test_binder.py

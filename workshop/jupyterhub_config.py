@@ -7,6 +7,10 @@ Settings come from the environment, so the test and a real room run this very fi
   WORKSHOP_LEARNERS     a file with one learner's Unix name per line: who may log in
   WORKSHOP_TEACHERS     Unix names of the hub's admins, comma-separated
   WORKSHOP_IDLE_MINUTES the idle culler's limit (default 60)
+  WORKSHOP_SHARED_VENV  1 (default): every learner runs the shared venv that make workshop built;
+                        0: each learner's own venv, installed from the shared wheels on first spawn
+  WORKSHOP_KERNEL_IDLE_MINUTES  a learner's kernel idle this long is shut down by their own server,
+                        tab open or not (default 20; 0 keeps every kernel until the server stops)
   WORKSHOP_API_TOKEN    optional: a token for the `workshop-admin` service (scripts, the test)
   WORKSHOP_HUB_PORT, WORKSHOP_PROXY_API_PORT: the hub's and the proxy's internal ports (loopback)
 """
@@ -55,6 +59,7 @@ c.Spawner.env_keep = ["LANG", "LC_ALL"]  # not the hub's PATH, PYTHONPATH or VIR
 c.Spawner.environment = {
     "WORKSHOP_SHARED": str(shared),
     "LEARNER_PYTHON": environ.get("LEARNER_PYTHON", "/usr/bin/python3"),
+    "WORKSHOP_SHARED_VENV": environ.get("WORKSHOP_SHARED_VENV", "1"),
     # Not the hub's PATH: root's may list folders a learner cannot read.
     "PATH": "/usr/local/bin:/usr/bin:/bin",
 }
@@ -64,6 +69,17 @@ c.Spawner.start_timeout = 600
 c.Spawner.http_timeout = 300
 c.Spawner.pre_spawn_hook = hub.pre_spawn_hook
 c.Spawner.post_stop_hook = hub.post_stop_hook
+
+# Each chapter a learner opens starts a kernel (about 60-80 MiB) that stays when they move on: their own
+# server shuts down a kernel idle for WORKSHOP_KERNEL_IDLE_MINUTES, even with its tab still open (the
+# chapter's next run starts a new one). bench/room.py measures what this saves.
+kernel_idle_seconds = int(float(environ.get("WORKSHOP_KERNEL_IDLE_MINUTES", "20")) * 60)
+if kernel_idle_seconds:
+    c.Spawner.args = [
+        f"--MappingKernelManager.cull_idle_timeout={kernel_idle_seconds}",
+        f"--MappingKernelManager.cull_interval={max(5, min(300, kernel_idle_seconds // 4))}",
+        "--MappingKernelManager.cull_connected=True",
+    ]
 
 # Idle servers are stopped (and with them, by the post-stop hook, their stacks).
 idle_seconds = int(float(environ.get("WORKSHOP_IDLE_MINUTES", "60")) * 60)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
-from tornado.httpclient import HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import websocket_connect
 
 from ..errors import StackError
@@ -78,6 +78,34 @@ async def run_everywhere(kernels: dict[str, Kernel], code: dict[str, str], timeo
     return dict(zip(code, outputs, strict=True))
 
 
+async def execute(connection, code: str, name: str, timeout: float) -> tuple[str, str | None]:
+    """One execute_request on a kernel's websocket, read until the kernel is idle again (its output is
+    complete): the printed output and the traceback, None if the code raised nothing."""
+    message_id = uuid.uuid4().hex
+    header = {"msg_id": message_id, "msg_type": "execute_request", "username": name, "session": uuid.uuid4().hex, "version": "5.3"}  # fmt: skip
+    request = {"code": code, "silent": False, "store_history": True, "user_expressions": {}, "allow_stdin": False}
+    connection.write_message(json.dumps({"header": header, "parent_header": {}, "metadata": {}, "content": request, "channel": "shell"}))  # fmt: skip
+    output, error = [], None
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise StackError(f"{name}'s kernel did not finish within {timeout:.0f} s.", "read the hub's log")
+        raw = await asyncio.wait_for(connection.read_message(), remaining)
+        if raw is None:
+            raise StackError(f"{name}'s kernel connection closed.", "read the hub's log")
+        message = json.loads(raw)
+        if message.get("parent_header", {}).get("msg_id") != message_id:
+            continue
+        kind, content = message["header"]["msg_type"], message["content"]
+        if kind == "stream":
+            output.append(content["text"])
+        elif kind == "error":
+            error = "\n".join(content.get("traceback", [])) or content.get("evalue", "")
+        elif kind == "status" and content.get("execution_state") == "idle":
+            return "".join(output), error
+
+
 @dataclass
 class Hub:
     process: subprocess.Popen
@@ -107,15 +135,21 @@ class Hub:
     def server(self, name: str) -> dict | None:
         return self.api("GET", f"/users/{name}").json().get("servers", {}).get("")
 
+    def is_ready(self, name: str, waited: float) -> bool:
+        """Whether the learner's server (and so their stack) is up; an error if it stopped while starting."""
+        server = self.server(name)
+        if server and server.get("ready"):
+            return True
+        if server is None and waited > 5:
+            raise StackError(f"{name}'s server stopped while starting.", f"read {self.log}")
+        return False
+
     def wait_ready(self, name: str, timeout: float) -> float:
         """Seconds until the learner's server (and so their stack) is up."""
         started = time.monotonic()
         while time.monotonic() - started < timeout:
-            server = self.server(name)
-            if server and server.get("ready"):
+            if self.is_ready(name, time.monotonic() - started):
                 return time.monotonic() - started
-            if server is None and time.monotonic() - started > 5:
-                raise StackError(f"{name}'s server stopped while starting.", f"read {self.log}")
             time.sleep(0.5)
         raise StackError(f"{name}'s server was not ready within {timeout:.0f} s.", f"read {self.log}")
 
@@ -152,41 +186,69 @@ class Kernel:
         """Execute `code`; its printed output. A cell that raises is an error naming the learner."""
         url = f"{self.base.replace('http', 'ws', 1)}/{self.id}/channels"
         connection = await websocket_connect(HTTPRequest(url, headers=self.headers, connect_timeout=60))
-        message_id = uuid.uuid4().hex
-        header = {"msg_id": message_id, "msg_type": "execute_request", "username": self.name, "session": uuid.uuid4().hex, "version": "5.3"}  # fmt: skip
-        request = {"code": code, "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False}
-        connection.write_message(json.dumps({"header": header, "parent_header": {}, "metadata": {}, "content": request, "channel": "shell"}))  # fmt: skip
-        output, error, idle = [], None, False
-        deadline = time.monotonic() + timeout
         try:
-            while not idle:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise StackError(
-                        f"{self.name}'s kernel did not finish within {timeout:.0f} s.", "read the hub's log"
-                    )
-                raw = await asyncio.wait_for(connection.read_message(), remaining)
-                if raw is None:
-                    raise StackError(f"{self.name}'s kernel connection closed.", "read the hub's log")
-                message = json.loads(raw)
-                if message.get("parent_header", {}).get("msg_id") != message_id:
-                    continue
-                kind, content = message["header"]["msg_type"], message["content"]
-                if kind == "stream":
-                    output.append(content["text"])
-                elif kind == "error":
-                    error = "\n".join(content.get("traceback", [])) or content.get("evalue", "")
-                elif kind == "status" and content.get("execution_state") == "idle":
-                    idle = True
+            output, error = await execute(connection, code, self.name, timeout)
         finally:
             connection.close()
         if error:
-            raise StackError(f"{self.name}'s kernel raised:\n{error}\n{''.join(output)}", "read the output above")
-        return "".join(output)
+            raise StackError(f"{self.name}'s kernel raised:\n{error}\n{output}", "read the output above")
+        return output
 
     def shutdown(self) -> None:
         with contextlib.suppress(requests.RequestException):
             requests.delete(f"{self.base}/{self.id}", headers=self.headers, timeout=30)
+
+
+class Notebook:
+    """A chapter opened in a learner's JupyterLab, as the browser opens it: a session (its kernel starts in
+    the chapter's folder) and the kernel's websocket, kept open like the tab until `close` (a learner who
+    moves on leaves the tab, and its kernel, open). Async: many learners share one event loop."""
+
+    def __init__(self, room: Hub, name: str, path: str):
+        self.room, self.name, self.path = room, name, path
+        self.headers = {"Authorization": f"token {room.token}"}
+        self.api = f"{room.url}/user/{name}/api"
+        self.connection = None
+        self.kernel_id = self.session_id = None
+
+    async def open(self, timeout: float = 300) -> float:
+        """Open the chapter; seconds until its kernel answered (kernel_info), as JupyterLab waits for it."""
+        started = time.monotonic()
+        client = AsyncHTTPClient()
+        body = {"path": self.path, "name": self.path, "type": "notebook", "kernel": {"name": "python3"}}
+        response = await client.fetch(
+            f"{self.api}/sessions", method="POST", headers=self.headers, body=json.dumps(body), request_timeout=timeout
+        )
+        session = json.loads(response.body)
+        self.session_id, self.kernel_id = session["id"], session["kernel"]["id"]
+        url = f"{self.api.replace('http', 'ws', 1)}/kernels/{self.kernel_id}/channels?session_id={uuid.uuid4().hex}"
+        self.connection = await websocket_connect(HTTPRequest(url, headers=self.headers, connect_timeout=timeout))
+        message_id = uuid.uuid4().hex
+        header = {"msg_id": message_id, "msg_type": "kernel_info_request", "username": self.name, "session": uuid.uuid4().hex, "version": "5.3"}  # fmt: skip
+        self.connection.write_message(json.dumps({"header": header, "parent_header": {}, "metadata": {}, "content": {}, "channel": "shell"}))  # fmt: skip
+        while True:
+            raw = await asyncio.wait_for(self.connection.read_message(), max(1, timeout - (time.monotonic() - started)))
+            if raw is None:
+                raise StackError(f"{self.name}'s kernel for {self.path} closed while starting.", "read the hub's log")
+            message = json.loads(raw)
+            if (
+                message["header"]["msg_type"] == "kernel_info_reply"
+                and message["parent_header"].get("msg_id") == message_id
+            ):
+                return time.monotonic() - started
+
+    async def execute(self, code: str, timeout: float) -> tuple[str, str | None]:
+        return await execute(self.connection, code, self.name, timeout)
+
+    async def close(self) -> None:
+        """Close the tab and shut its kernel down (DELETE the session), as File > Close and Shut Down does."""
+        if self.connection is not None:
+            self.connection.close()
+        if self.session_id is not None:
+            with contextlib.suppress(Exception):
+                await AsyncHTTPClient().fetch(
+                    f"{self.api}/sessions/{self.session_id}", method="DELETE", headers=self.headers, request_timeout=60
+                )
 
 
 def jupyterhub_command() -> list[str]:
