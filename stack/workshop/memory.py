@@ -95,13 +95,14 @@ class Sampler:
             )
 
     def _sample(self) -> None:
-        while True:
+        while not self._stop.wait(self.interval):
             self._once()
-            if self._stop.wait(self.interval):
-                self._once()
-                return
+        self._once()
 
     def __enter__(self) -> Sampler:
+        # The baseline is taken here, before the block runs: taken by the thread, it could come late
+        # (a busy block holds the GIL), and the CPU spent meanwhile would count as already spent.
+        self._once()
         self._thread.start()
         return self
 
