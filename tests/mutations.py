@@ -131,7 +131,7 @@ MUTATIONS = [
         "two refreshes at once: the one that waited gets 409",
         r"^  if presented\.revoked and waited then.*?^  end if;\n",
         "",
-        "test_the_first_of_two_concurrent_refreshes_wins",
+        "tests/test_recipes.py::test_the_first_of_two_concurrent_refreshes_wins",
     ),
     sql(
         "the hardened refresh's 30-day limit",

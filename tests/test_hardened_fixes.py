@@ -12,8 +12,6 @@ PostgREST cannot refuse in the gateway's place.
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
 
 import psycopg
 import pytest
@@ -269,26 +267,6 @@ def test_the_page_refresh_ends_after_30_days():
     )
     expired = post("/rpc/refresh_token", f"refresh_token={token}")
     assert expired.status_code == 401 and expired.json()["message"] == "Invalid or expired refresh token"
-
-
-def test_the_first_of_two_concurrent_refreshes_wins(hardened):
-    token = http.cookie_value(http.login(), "refresh_token")
-    answers: list[requests.Response] = []
-    with db.connect(autocommit=False) as holder:
-        holder.execute("select 1 from auth.refresh_token where token_hash = %s for update", (refresh_row(token),))
-        both = [
-            threading.Thread(target=lambda: answers.append(post("/rpc/refresh_token", f"refresh_token={token}")))
-            for _ in range(2)
-        ]
-        for thread in both:
-            thread.start()
-        time.sleep(0.3)
-        holder.rollback()
-    for thread in both:
-        thread.join(10)
-    assert sorted(answer.status_code for answer in answers) == [200, 409], [answer.text for answer in answers]
-    winner = next(answer for answer in answers if answer.status_code == 200)
-    assert post("/rpc/refresh_token", f"refresh_token={http.cookie_value(winner, 'refresh_token')}").status_code == 200
 
 
 def test_logout_with_the_refresh_cookie_revokes_the_session(hardened):
